@@ -1,0 +1,12 @@
+"""The JSON API: one blueprint per resource under /api, documented in /openapi.json."""
+from flask import Flask
+
+from .. import openapi
+
+
+def register_api(app: Flask) -> None:
+    from . import auth, catalogue, households, programme, residents, sync, users
+
+    for module in (auth, catalogue, households, residents, programme, users, sync):
+        app.register_blueprint(module.bp)
+    openapi.register(app)

@@ -1,0 +1,26 @@
+"""Helpers shared by the views: strict JSON loading and paging."""
+from flask import request
+from sqlalchemy import func, select
+
+from ..errors import ApiError
+from ..extensions import db
+
+
+def load_json(schema, partial: bool = False):
+    """The request body through a strict schema: 400 when it is not a JSON object, 422 when it is invalid."""
+    if not request.is_json:
+        raise ApiError(415, "unsupported_media_type", "Le corps doit être du JSON (application/json).")
+    data = request.get_json(silent=True)
+    if not isinstance(data, dict):
+        raise ApiError(400, "bad_json", "Le corps n'est pas un objet JSON valide.")
+    return schema.load(data, partial=partial)
+
+
+def load_args(schema):
+    return schema.load(request.args.to_dict())
+
+
+def paginate(query, page: int, per_page: int, schema):
+    total = db.session.execute(select(func.count()).select_from(query.order_by(None).subquery())).scalar_one()
+    rows = db.session.execute(query.limit(per_page).offset((page - 1) * per_page)).scalars().all()
+    return {"items": schema.dump(rows, many=True), "page": page, "per_page": per_page, "total": total}

@@ -1,0 +1,129 @@
+"""Authentication callbacks, role checks and site scoping: who may touch what."""
+import uuid
+from datetime import datetime, timedelta, timezone
+from functools import wraps
+
+from flask import g
+from flask_jwt_extended import current_user, verify_jwt_in_request
+from sqlalchemy import select
+
+from .errors import ApiError
+from .extensions import db
+from .models import REVIEW_ROLES, RevokedToken, User
+
+
+def register_jwt_callbacks(jwt) -> None:
+    @jwt.user_identity_loader
+    def _identity(user):
+        return str(user.id) if isinstance(user, User) else str(user)
+
+    @jwt.user_lookup_loader
+    def _lookup(_header, payload):
+        return _load_user(payload["sub"])
+
+    @jwt.token_in_blocklist_loader
+    def _revoked(_header, payload) -> bool:
+        user = _load_user(payload["sub"])
+        if user is None or not user.active:
+            return True
+        if datetime.fromtimestamp(payload["iat"], timezone.utc) < user.tokens_valid_after:
+            return True
+        return db.session.get(RevokedToken, payload["jti"]) is not None
+
+    @jwt.additional_claims_loader
+    def _claims(user):
+        return {"role": user.role} if isinstance(user, User) else {}
+
+    def _err(status, code, message):
+        return ApiError(status, code, message)
+
+    @jwt.unauthorized_loader
+    def _missing(reason):
+        raise _err(401, "unauthorized", "Authentification requise.")
+
+    @jwt.invalid_token_loader
+    def _invalid(reason):
+        raise _err(401, "invalid_token", "Jeton invalide.")
+
+    @jwt.expired_token_loader
+    def _expired(_h, _p):
+        raise _err(401, "token_expired", "Session expirée, reconnectez-vous.")
+
+    @jwt.revoked_token_loader
+    def _revoked_cb(_h, _p):
+        raise _err(401, "token_revoked", "Session révoquée, reconnectez-vous.")
+
+    @jwt.user_lookup_error_loader
+    def _lookup_err(_h, _p):
+        raise _err(401, "token_revoked", "Session révoquée, reconnectez-vous.")
+
+    @jwt.needs_fresh_token_loader
+    def _fresh(_h, _p):
+        raise _err(401, "fresh_token_required", "Reconnectez-vous.")
+
+
+def _load_user(sub: str) -> User | None:
+    cache = g.setdefault("_palier_users", {})
+    if sub not in cache:
+        try:
+            cache[sub] = db.session.get(User, uuid.UUID(sub))
+        except ValueError:
+            cache[sub] = None
+    return cache[sub]
+
+
+def roles_required(*roles: str):
+    """The route needs a valid access token of one of these roles (403 otherwise)."""
+
+    def decorator(fn):
+        @wraps(fn)
+        def wrapper(*args, **kwargs):
+            verify_jwt_in_request()
+            if current_user.role not in roles:
+                raise ApiError(403, "forbidden", "Votre rôle ne permet pas cette action.")
+            return fn(*args, **kwargs)
+
+        wrapper.palier_roles = roles
+        return wrapper
+
+    return decorator
+
+
+ALL_ROLES = ("gardien", "staff", "head_office", "admin")
+
+
+def site_scope(user: User) -> set[uuid.UUID] | None:
+    """The sites a user may read: None means every site (head office, admin)."""
+    return None if user.role in REVIEW_ROLES else user.site_ids
+
+
+def scoped(query, column, user: User):
+    """Restrict a select() to the user's sites."""
+    scope = site_scope(user)
+    return query if scope is None else query.where(column.in_(scope or {uuid.UUID(int=0)}))
+
+
+def get_scoped_or_404(model, obj_id, user: User, site_attr: str = "site_id"):
+    """Load one row of the user's sites; another site's row is answered exactly like a missing one."""
+    obj = db.session.get(model, obj_id)
+    if obj is None or getattr(obj, "deleted", False):
+        raise ApiError(404)
+    scope = site_scope(user)
+    if scope is not None and getattr(obj, site_attr) not in scope:
+        raise ApiError(404)
+    return obj
+
+
+def revoke_all_tokens(user: User) -> None:
+    """Refuse every token issued so far. iat has a one-second resolution, so the bar is the next whole second."""
+    now = datetime.now(timezone.utc)
+    user.tokens_valid_after = now.replace(microsecond=0) + timedelta(seconds=1)
+
+
+def revoke(jti: str, user_id, expires_at: datetime) -> None:
+    if db.session.get(RevokedToken, jti) is None:
+        db.session.add(RevokedToken(jti=jti, user_id=user_id, expires_at=expires_at))
+
+
+def find_user_by_email(email: str) -> User | None:
+    return db.session.execute(select(User).where(User.email == email.strip().lower())).scalar_one_or_none()

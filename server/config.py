@@ -1,0 +1,57 @@
+"""Configuration: embedded defaults that need nothing set, overridden by PALIER_* environment variables."""
+import os
+from datetime import timedelta
+from pathlib import Path
+
+
+class ConfigError(RuntimeError):
+    """A setting that production needs is missing."""
+
+
+def defaults(instance_path: str) -> dict:
+    instance = Path(instance_path)
+    return {
+        "SQLALCHEMY_DATABASE_URI": os.environ.get("DATABASE_URL")
+        or f"sqlite:///{instance / 'palier.sqlite3'}",
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        # Tokens: short access, refresh long enough for a whole offline shift and a weekend.
+        "JWT_ACCESS_TOKEN_EXPIRES": timedelta(minutes=15),
+        "JWT_REFRESH_TOKEN_EXPIRES": timedelta(days=7),
+        "JWT_TOKEN_LOCATION": ["cookies", "headers"],
+        "JWT_COOKIE_SECURE": False,  # set true behind TLS (PALIER_JWT_COOKIE_SECURE=true); see README
+        "JWT_COOKIE_SAMESITE": "Strict",
+        "JWT_COOKIE_CSRF_PROTECT": True,
+        "JWT_ACCESS_COOKIE_PATH": "/api/",
+        "JWT_REFRESH_COOKIE_PATH": "/api/auth/",
+        "JWT_SESSION_COOKIE": False,
+        # Sync limits (docs/PROTOCOL.md)
+        "SYNC_MAX_MUTATIONS": 500,
+        "SYNC_PULL_MAX_LIMIT": 2000,
+        "SYNC_PULL_DEFAULT_LIMIT": 500,
+        "MAX_CONTENT_LENGTH": 2 * 1024 * 1024,
+        # Capture times further than this from the server's clock are flagged, never trusted.
+        "SYNC_CLOCK_SKEW_TOLERANCE": timedelta(hours=12),
+        "PWA_DIST": str(Path(__file__).resolve().parent.parent / "pwa" / "dist"),
+        "JOBS_URL": os.environ.get("PALIER_JOBS_URL") or f"sqlite:///{instance / 'jobs.sqlite3'}",
+        "ENV_NAME": "development",
+    }
+
+
+def secret_key_for(instance_path: str) -> str:
+    """Development secret kept in instance/ (never committed), made once on first start."""
+    path = Path(instance_path) / "secret_key"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(os.urandom(32).hex())
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def check_production(config) -> None:
+    if config.get("ENV_NAME") != "production":
+        return
+    missing = [k for k in ("SECRET_KEY", "JWT_SECRET_KEY") if not config.get(k)]
+    if config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
+        missing.append("DATABASE_URL (PostgreSQL)")
+    if missing:
+        raise ConfigError("Production configuration missing: " + ", ".join(missing))

@@ -1,0 +1,55 @@
+"""Engine behaviour per database: SQLite pragmas and write locking, the change sequence."""
+from flask import Flask, request
+from sqlalchemy import event, text
+
+from .extensions import db
+from .models import SyncState
+
+
+def configure(app: Flask) -> None:
+    """SQLite: WAL, a busy timeout, foreign keys, and BEGIN IMMEDIATE for writing requests.
+
+    A deferred SQLite transaction that reads and then writes fails at once (SQLITE_BUSY_SNAPSHOT) when another
+    writer committed in between; taking the write lock up front makes writers queue instead.
+    """
+    if not app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
+        return
+
+    with app.app_context():
+        engine = db.engine
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn, _record):
+        dbapi_conn.isolation_level = None  # let us emit BEGIN ourselves
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute("PRAGMA busy_timeout=30000")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn):
+        mode = conn.get_execution_options().get("sqlite_begin", "DEFERRED")
+        conn.exec_driver_sql(f"BEGIN {mode}")
+
+    @app.before_request
+    def _writers_lock_first():
+        if request.method not in ("GET", "HEAD", "OPTIONS"):
+            db.session.connection(execution_options={"sqlite_begin": "IMMEDIATE"})
+
+
+def next_seq(session, count: int = 1) -> int:
+    """Reserve `count` values of the change sequence and return the first one.
+
+    The UPDATE row-locks sync_state until the transaction ends, so transactions get their seqs in commit order
+    and a pull can never pass over a change that commits later with a smaller seq.
+    """
+    row = session.execute(
+        text("UPDATE sync_state SET seq = seq + :n WHERE id = 1 RETURNING seq"), {"n": count}
+    ).scalar_one_or_none()
+    if row is None:
+        session.add(SyncState(id=1, seq=count))
+        session.flush()
+        row = count
+    return row - count + 1

@@ -1,0 +1,56 @@
+"""The OpenAPI document, generated from the marshmallow schemas and the views' docstrings."""
+from apispec import APISpec
+from apispec.ext.marshmallow import MarshmallowPlugin
+from apispec_webframeworks.flask import FlaskPlugin
+from flask import Blueprint, Flask, current_app, jsonify, render_template
+
+from . import __version__
+
+bp = Blueprint("openapi", __name__)
+
+
+def _schema_name_resolver(schema) -> str:
+    if isinstance(schema, str):
+        name = schema
+    else:
+        name = (schema if isinstance(schema, type) else type(schema)).__name__
+    return name[:-6] if name.endswith("Schema") else name
+
+
+def build_spec(app: Flask) -> dict:
+    spec = APISpec(
+        title="Palier API", version=__version__, openapi_version="3.0.3",
+        info={"description": "Sync, agenda and review API of Palier. Errors always have the shape of Error."},
+        plugins=[FlaskPlugin(), MarshmallowPlugin(schema_name_resolver=_schema_name_resolver)],
+    )
+    spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"})
+    spec.components.security_scheme("cookie", {"type": "apiKey", "in": "cookie", "name": "access_token_cookie"})
+    from .schemas import ErrorSchema
+    spec.components.schema("Error", schema=ErrorSchema)
+    with app.test_request_context():
+        for name, view in sorted(app.view_functions.items()):
+            if not name.startswith(("auth.", "sync.", "catalogue.", "households.", "residents.", "programme.",
+                                    "users.", "review.", "dashboard.", "exports.", "agenda.", "push.",
+                                    "privacy.", "devices.")):
+                continue
+            if view.__doc__ and "---" in view.__doc__:
+                spec.path(view=view, app=app)
+    return spec.to_dict()
+
+
+@bp.get("/openapi.json")
+def openapi_json():
+    if "_palier_spec" not in current_app.extensions:
+        current_app.extensions["_palier_spec"] = build_spec(current_app)
+    return jsonify(current_app.extensions["_palier_spec"])
+
+
+@bp.get("/api/docs")
+def openapi_page():
+    if "_palier_spec" not in current_app.extensions:
+        current_app.extensions["_palier_spec"] = build_spec(current_app)
+    return render_template("openapi.html", spec=current_app.extensions["_palier_spec"])
+
+
+def register(app: Flask) -> None:
+    app.register_blueprint(bp)

@@ -1,0 +1,44 @@
+"""The verbs of the domain that several views share: progress figures."""
+from datetime import date, datetime, timezone
+
+import sqlalchemy as sa
+
+from .extensions import db
+from .models import Engagement, Programme, Resident
+
+
+def active_engagement_filter(on: date):
+    return sa.and_(
+        Engagement.deleted.is_(False),
+        Engagement.status == "active",
+        Engagement.started_on <= on,
+        sa.or_(Engagement.ended_on.is_(None), Engagement.ended_on >= on),
+    )
+
+
+def engaged_residents_query(on: date, site_ids=None, action_id=None):
+    """Distinct people with an active engagement on a day: a suspected duplicate counts as the resident it
+    probably is, so two phones creating the same person never count them twice."""
+    person = sa.func.coalesce(Resident.duplicate_of, Resident.id)
+    q = (sa.select(sa.func.count(sa.distinct(person)))
+         .select_from(Engagement).join(Resident, Resident.id == Engagement.resident_id)
+         .where(active_engagement_filter(on), Resident.deleted.is_(False)))
+    if site_ids is not None:
+        q = q.where(Engagement.site_id.in_(site_ids))
+    if action_id is not None:
+        q = q.where(Engagement.action_id == action_id)
+    return q
+
+
+def programme() -> Programme | None:
+    return db.session.execute(sa.select(Programme).limit(1)).scalar_one_or_none()
+
+
+def progress(on: date | None = None) -> dict:
+    """The programme figure: distinct engaged residents plus the baseline known before Palier."""
+    on = on or date.today()
+    prog = programme()
+    baseline = prog.baseline if prog else 0
+    engaged = db.session.execute(engaged_residents_query(on)).scalar_one()
+    return {"engaged": baseline + engaged, "recorded": engaged, "baseline": baseline,
+            "goal": prog.goal if prog else 0, "as_of": datetime.now(timezone.utc)}

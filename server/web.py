@@ -1,0 +1,34 @@
+"""Serves the built PWA (pwa/dist) on the same origin as the API."""
+from pathlib import Path
+
+from flask import Blueprint, current_app, send_from_directory
+
+from .errors import ApiError
+
+bp = Blueprint("web", __name__)
+
+
+def _dist() -> Path:
+    return Path(current_app.config["PWA_DIST"])
+
+
+@bp.get("/")
+@bp.get("/<path:path>")
+def app_shell(path: str = ""):
+    if path.startswith("api/"):
+        raise ApiError(404)
+    dist = _dist()
+    if not (dist / "index.html").exists():
+        raise ApiError(503, "pwa_not_built", "L'application n'est pas construite : lancez `npm run build` dans pwa/.")
+    target = dist / path
+    if path and target.is_file() and dist in target.resolve().parents:
+        resp = send_from_directory(dist, path)
+        if path in ("sw.js", "index.html", "manifest.webmanifest"):
+            resp.cache_control.no_cache = True  # an update is always seen; the SW decides when it takes over
+        elif path.startswith("assets/"):
+            resp.cache_control.max_age = 31536000  # content-hashed names
+            resp.cache_control.immutable = True
+        return resp
+    resp = send_from_directory(dist, "index.html")
+    resp.cache_control.no_cache = True
+    return resp

@@ -8,11 +8,20 @@ class ConfigError(RuntimeError):
     """A setting that production needs is missing."""
 
 
+def database_url(url: str | None, instance: Path) -> str:
+    """DATABASE_URL as people write it (postgresql://...) pointed at the psycopg 3 driver we ship."""
+    if not url:
+        return f"sqlite:///{instance / 'palier.sqlite3'}"
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix):]
+    return url
+
+
 def defaults(instance_path: str) -> dict:
     instance = Path(instance_path)
     return {
-        "SQLALCHEMY_DATABASE_URI": os.environ.get("DATABASE_URL")
-        or f"sqlite:///{instance / 'palier.sqlite3'}",
+        "SQLALCHEMY_DATABASE_URI": database_url(os.environ.get("DATABASE_URL"), instance),
         "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
         # Tokens: short access, refresh long enough for a whole offline shift and a weekend.
         "JWT_ACCESS_TOKEN_EXPIRES": timedelta(minutes=15),
@@ -31,7 +40,7 @@ def defaults(instance_path: str) -> dict:
         "MAX_CONTENT_LENGTH": 2 * 1024 * 1024,
         # Capture times further than this from the server's clock are flagged, never trusted.
         "SYNC_CLOCK_SKEW_TOLERANCE": timedelta(hours=12),
-        "PWA_DIST": str(Path(__file__).resolve().parent.parent / "pwa" / "dist"),
+        "PWA_DIST": os.environ.get("PALIER_PWA_DIST") or str(Path(__file__).resolve().parent.parent / "pwa" / "dist"),
         "JOBS_URL": os.environ.get("PALIER_JOBS_URL") or f"sqlite:///{instance / 'jobs.sqlite3'}",
         "ENV_NAME": "development",
     }

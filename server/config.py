@@ -40,7 +40,7 @@ def defaults(instance_path: str) -> dict:
         "MAX_CONTENT_LENGTH": 2 * 1024 * 1024,
         # Capture times further than this from the server's clock are flagged, never trusted.
         "SYNC_CLOCK_SKEW_TOLERANCE": timedelta(hours=12),
-        "PWA_DIST": os.environ.get("PALIER_PWA_DIST") or str(Path(__file__).resolve().parent.parent / "pwa" / "dist"),
+        "PWA_DIST": str(Path(__file__).resolve().parent.parent / "pwa" / "dist"),
         "JOBS_URL": os.environ.get("PALIER_JOBS_URL") or f"sqlite:///{instance / 'jobs.sqlite3'}",
         "ENV_NAME": "development",
     }

@@ -7,7 +7,7 @@ from flask import g
 from flask_jwt_extended import current_user, verify_jwt_in_request
 from sqlalchemy import select
 
-from .errors import ApiError
+from .errors import ApiError, error_response
 from .extensions import db
 from .models import REVIEW_ROLES, RevokedToken, User
 
@@ -34,32 +34,33 @@ def register_jwt_callbacks(jwt) -> None:
     def _claims(user):
         return {"role": user.role} if isinstance(user, User) else {}
 
+    # These run inside Flask error handlers, where a raised exception would become a 500: answer, never raise.
     def _err(status, code, message):
-        return ApiError(status, code, message)
+        return error_response(status, code, message)
 
     @jwt.unauthorized_loader
     def _missing(reason):
-        raise _err(401, "unauthorized", "Authentification requise.")
+        return _err(401, "unauthorized", "Authentification requise.")
 
     @jwt.invalid_token_loader
     def _invalid(reason):
-        raise _err(401, "invalid_token", "Jeton invalide.")
+        return _err(401, "invalid_token", "Jeton invalide.")
 
     @jwt.expired_token_loader
     def _expired(_h, _p):
-        raise _err(401, "token_expired", "Session expirée, reconnectez-vous.")
+        return _err(401, "token_expired", "Session expirée, reconnectez-vous.")
 
     @jwt.revoked_token_loader
     def _revoked_cb(_h, _p):
-        raise _err(401, "token_revoked", "Session révoquée, reconnectez-vous.")
+        return _err(401, "token_revoked", "Session révoquée, reconnectez-vous.")
 
     @jwt.user_lookup_error_loader
     def _lookup_err(_h, _p):
-        raise _err(401, "token_revoked", "Session révoquée, reconnectez-vous.")
+        return _err(401, "token_revoked", "Session révoquée, reconnectez-vous.")
 
     @jwt.needs_fresh_token_loader
     def _fresh(_h, _p):
-        raise _err(401, "fresh_token_required", "Reconnectez-vous.")
+        return _err(401, "fresh_token_required", "Reconnectez-vous.")
 
 
 def _load_user(sub: str) -> User | None:

@@ -36,6 +36,10 @@ def configure(app: Flask) -> None:
     @app.before_request
     def _writers_lock_first():
         if request.method not in ("GET", "HEAD", "OPTIONS"):
+            if db.session().in_transaction():
+                # Only when the request shares an app context that already read (the test client inside a
+                # fixture's context): end that read so that this request's transaction takes the lock.
+                db.session.rollback()
             db.session.connection(execution_options={"sqlite_begin": "IMMEDIATE"})
 
 

@@ -1,0 +1,69 @@
+"""Fixtures of the server tests: a small world of two sites (ours and another) with one user per role."""
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from server.extensions import db
+
+ROLES = ("gardien", "staff", "head_office", "admin")
+
+
+@dataclass
+class World:
+    """Ids (as strings) of what lives on our site ("own") and on the other site ("other")."""
+
+    ids: dict = field(default_factory=dict)
+    users: dict = field(default_factory=dict)  # role -> User (field roles work on the own site only)
+
+    def __getitem__(self, key):
+        return self.ids[key]
+
+    def other_site_ids(self) -> list[str]:
+        """Everything of the other site that no field user of our site may ever see."""
+        return [v for k, v in self.ids.items() if k.startswith("other_")]
+
+
+@pytest.fixture
+def world(make) -> World:
+    from server.models import Event
+
+    w = World()
+    for side in ("own", "other"):
+        site = make.site(name=f"Résidence {side}")
+        hh = make.household(site, building=f"Bât {side}", landlord_ref=f"REF-{side.upper()}-1")
+        res = make.resident(hh, first_name="Odette" if side == "own" else "Gisèle",
+                            last_name="Lemaire" if side == "own" else "Wattez",
+                            phone="06 12 34 56 78", email=f"{side}@exemple.fr")
+        action = make.action(name=f"Jardin {side}", site=site)
+        start = datetime(2026, 6, 1, 9, tzinfo=timezone.utc)
+        ev = Event(title=f"Atelier {side}", kind="atelier", starts_at=start, ends_at=start + timedelta(hours=3),
+                   seq=make._seq())
+        ev.sites = [site]
+        db.session.add(ev)
+        db.session.commit()
+        w.ids.update({f"{side}_site": str(site.id), f"{side}_household": str(hh.id), f"{side}_resident": str(res.id),
+                      f"{side}_action": str(action.id), f"{side}_event": str(ev.id)})
+        w.ids[f"{side}_site_obj"] = site
+    own, other = w.ids.pop("own_site_obj"), w.ids.pop("other_site_obj")
+    for role in ROLES:
+        w.users[role] = make.user(role, sites=[own] if role in ("gardien", "staff") else [])
+    w.ids["other_gardien"] = str(make.user("gardien", sites=[other]).id)
+    w.ids["own_gardien"] = str(w.users["gardien"].id)
+    make.programme()
+    return w
+
+
+@pytest.fixture
+def as_role(world, login, anon):
+    """as_role("gardien") -> Api logged in as our site's gardien; as_role("anonymous") -> no token."""
+    cache = {}
+
+    def _as(role):
+        if role == "anonymous":
+            return anon
+        if role not in cache:
+            cache[role] = login(world.users[role])
+        return cache[role]
+
+    return _as

@@ -13,3 +13,29 @@ def name_key(first_name: str, last_name: str) -> str:
     text = unicodedata.normalize("NFKD", f"{first_name} {last_name}")
     text = "".join(ch for ch in text if not unicodedata.combining(ch)).lower()
     return " ".join(sorted(t for t in _NON_ALNUM.split(text) if t))
+
+
+def merge_fields(record: dict, changes: dict, base_seq: int, client_id: str, user_id, seq: int):
+    """Field-by-field merge in the order the server receives changes.
+
+    A field last changed by another device (or by the server) after base_seq keeps its value when the proposal
+    differs: the proposal is returned in `lost` for a conflict record. Otherwise the proposal applies and the
+    field's version becomes {seq, by: client_id, user}. Returns (changed field names, {field: (kept value,
+    kept version, proposed value)}). The record is modified in place.
+    """
+    versions = dict(record.get("field_versions") or {})
+    changed, lost = set(), {}
+    for field, proposed in changes.items():
+        current = record.get(field)
+        if proposed == current:
+            continue
+        version = versions.get(field)
+        if version and version.get("by") != client_id and version.get("seq", 0) > base_seq:
+            lost[field] = (current, version, proposed)
+            continue
+        record[field] = proposed
+        versions[field] = {"seq": seq, "by": client_id, "user": user_id}
+        changed.add(field)
+    if changed:
+        record["field_versions"] = versions
+    return changed, lost

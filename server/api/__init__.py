@@ -5,8 +5,8 @@ from .. import openapi
 
 
 def register_api(app: Flask) -> None:
-    from . import auth, catalogue, households, programme, residents, sync, users
+    from . import auth, catalogue, households, programme, residents, review, sync, users
 
-    for module in (auth, catalogue, households, residents, programme, users, sync):
+    for module in (auth, catalogue, households, residents, programme, users, sync, review):
         app.register_blueprint(module.bp)
     openapi.register(app)

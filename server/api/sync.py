@@ -1,4 +1,84 @@
-"""Sync endpoints (push, pull): see docs/PROTOCOL.md."""
-from flask import Blueprint
+"""Sync endpoints (push, pull): see docs/PROTOCOL.md. The protocol lives in sync/; storage in sync_store."""
+from flask import Blueprint, current_app, request
+from flask_jwt_extended import current_user
+from marshmallow import fields
+
+from sync import ProtocolError, apply_push, compute_pull, parse_pull, parse_push
+
+from ..auth import ALL_ROLES, roles_required
+from ..errors import ApiError, error_response
+from ..extensions import db
+from ..models import FIELD_ROLES
+from ..schemas import StrictSchema
+from ..sync_store import SqlStore, principal_for
 
 bp = Blueprint("sync", __name__, url_prefix="/api/sync")
+
+
+class PushResponseSchema(StrictSchema):
+    last_applied = fields.Integer()
+    results = fields.List(fields.Dict())
+
+
+class PullResponseSchema(StrictSchema):
+    cursor = fields.String()
+    has_more = fields.Boolean()
+    reset = fields.Boolean()
+    last_applied = fields.Integer()
+    scope = fields.Dict()
+    progress = fields.Dict()
+    changes = fields.List(fields.Dict())
+
+
+@bp.errorhandler(ProtocolError)
+def _protocol_error(e: ProtocolError):
+    db.session.rollback()
+    return error_response(e.status, e.code, e.message, e.details)
+
+
+def _body():
+    if not request.is_json:
+        raise ApiError(415, "unsupported_media_type", "Le corps doit être du JSON (application/json).")
+    body = request.get_json(silent=True)  # a body over MAX_CONTENT_LENGTH raises 413 here, chunked or not
+    if not isinstance(body, dict):
+        raise ApiError(400, "bad_json", "Le corps n'est pas un objet JSON valide.")
+    return body
+
+
+@bp.post("/push")
+@roles_required(*FIELD_ROLES)
+def push():
+    """Apply a device's numbered mutations exactly once (docs/PROTOCOL.md, Push).
+    ---
+    post:
+      tags: [sync]
+      responses:
+        200: {content: {application/json: {schema: PushResponseSchema}}}
+        403: {content: {application/json: {schema: ErrorSchema}}}
+        409: {content: {application/json: {schema: ErrorSchema}}}
+        413: {content: {application/json: {schema: ErrorSchema}}}
+        422: {content: {application/json: {schema: ErrorSchema}}}
+    """
+    req = parse_push(_body(), current_app.config["SYNC_MAX_MUTATIONS"])
+    result = apply_push(SqlStore(db.session), principal_for(current_user), req)
+    db.session.commit()
+    return result.to_wire()
+
+
+@bp.post("/pull")
+@roles_required(*ALL_ROLES)
+def pull():
+    """A page of the changes of the user's sites after a cursor (docs/PROTOCOL.md, Pull).
+    ---
+    post:
+      tags: [sync]
+      responses:
+        200: {content: {application/json: {schema: PullResponseSchema}}}
+        403: {content: {application/json: {schema: ErrorSchema}}}
+        422: {content: {application/json: {schema: ErrorSchema}}}
+    """
+    cfg = current_app.config
+    client_id, cursor, limit = parse_pull(_body(), cfg["SYNC_PULL_MAX_LIMIT"], cfg["SYNC_PULL_DEFAULT_LIMIT"])
+    result = compute_pull(SqlStore(db.session), principal_for(current_user), client_id, cursor, limit)
+    db.session.commit()
+    return result.to_wire()

@@ -1,0 +1,196 @@
+"""The Store protocol the push and pull run on, what a push writes, and an in-memory store (tests, vectors)."""
+import copy
+from dataclasses import dataclass, field
+from datetime import date, datetime, timezone
+from typing import Protocol
+
+# The entities a device syncs, and the fields of each that go on the wire (docs/PROTOCOL.md).
+WIRE_FIELDS = {
+    "site": ("code", "name", "commune", "territory"),
+    "action": ("code", "name", "description", "site_id"),
+    "household": ("site_id", "building", "staircase", "floor", "door", "landlord_ref", "notes"),
+    "resident": ("household_id", "site_id", "first_name", "last_name", "phone", "email", "consent_contact",
+                 "consent_image", "duplicate_of"),
+    "engagement": ("resident_id", "action_id", "site_id", "role", "status", "started_on", "ended_on"),
+    "visit": ("household_id", "site_id", "resident_id", "user_id", "visited_at", "outcome", "interests", "needs",
+              "follow_up", "consent_recontact", "note", "clock_suspect"),
+    "event": ("title", "kind", "description", "starts_at", "ends_at", "place", "status", "site_ids"),
+    "attendance": ("event_id", "resident_id", "site_id", "checked_in_at"),
+    "headcount": ("event_id", "site_id", "category", "count", "counted_at"),
+}
+ENTITIES = tuple(WIRE_FIELDS)
+# Fields a role may not receive.
+HIDDEN_FIELDS = {"gardien": {"resident": ("phone", "email")}}
+
+
+@dataclass
+class DeviceState:
+    client_id: str
+    user_id: str
+    last_applied: int = 0
+    app_version: str = ""
+    pending_reported: int = 0
+    last_push_at: datetime | None = None
+    last_pull_at: datetime | None = None
+
+
+@dataclass
+class LogEntry:
+    """A decided mutation: its body hash and the answer given, so a replay gets the same answer."""
+
+    n: int
+    op: str
+    body_hash: str
+    status: str
+    reason: dict | None = None
+    conflicts: list[str] = field(default_factory=list)
+
+
+@dataclass
+class WriteSet:
+    """Everything one push writes, handed to the store at once (bulk inserts, per-row updates)."""
+
+    client_id: str
+    user_id: str
+    inserts: dict = field(default_factory=dict)  # entity -> [record]
+    updates: dict = field(default_factory=dict)  # entity -> {id: (record, set of changed fields)}
+    log: list = field(default_factory=list)  # [LogEntry]
+    rejections: list = field(default_factory=list)  # [{n, op, code, reason, args, site_id}]
+    conflicts: list = field(default_factory=list)  # [{entity, entity_id, site_id, field, kept_*, lost_*}]
+    suspicions: list = field(default_factory=list)  # [{resident_id, candidate_id, site_id}]
+
+
+class Store(Protocol):
+    def now(self) -> datetime: ...
+
+    def lock_device(self, client_id: str, user_id: str) -> DeviceState:
+        """The device's row, created for this user if new, locked until the end of the transaction.
+        Raises ProtocolError 403 device_not_yours when another user owns it."""
+
+    def save_device(self, device: DeviceState) -> None: ...
+
+    def log_entries(self, client_id: str, ns: list[int]) -> dict[int, LogEntry]: ...
+
+    def next_seq(self, count: int) -> int:
+        """Reserve count values of the change sequence (in commit order) and return the first."""
+
+    def load(self, entity: str, ids) -> dict[str, dict]:
+        """Records by id (deleted ones too), ids as strings."""
+
+    def residents_of_households(self, household_ids) -> list[dict]: ...
+
+    def attendances_for(self, event_ids, resident_ids) -> list[dict]: ...
+
+    def write(self, ws: WriteSet) -> None: ...
+
+    def changes_since(self, entity: str, after_seq: int, site_ids, limit: int, include_deleted: bool) -> list[dict]:
+        """Records of an entity with seq > after_seq in the given sites (None: all), by seq, at most limit."""
+
+    def progress(self) -> dict: ...
+
+
+class InMemoryStore:
+    """The protocol's reference store: dicts, no transactions needed (apply_push writes once, at the end)."""
+
+    def __init__(self, now: datetime | None = None):
+        self.tables: dict[str, dict[str, dict]] = {e: {} for e in ENTITIES}
+        self.devices: dict[str, DeviceState] = {}
+        self.log: dict[tuple[str, int], LogEntry] = {}
+        self.rejections: list[dict] = []
+        self.conflicts: list[dict] = []
+        self.suspicions: list[dict] = []
+        self.seq = 0
+        self.clock = now
+        self.programme = {"goal": 0, "baseline": 0}
+
+    def now(self) -> datetime:
+        return self.clock or datetime.now(timezone.utc)
+
+    def lock_device(self, client_id, user_id):
+        from .wire import ProtocolError
+        dev = self.devices.get(client_id)
+        if dev is None:
+            dev = self.devices[client_id] = DeviceState(client_id, user_id)
+        if dev.user_id != user_id:
+            raise ProtocolError(403, "device_not_yours", "Cet appareil est enregistré pour un autre utilisateur.")
+        return copy.copy(dev)
+
+    def save_device(self, device):
+        self.devices[device.client_id] = device
+
+    def log_entries(self, client_id, ns):
+        return {n: self.log[(client_id, n)] for n in ns if (client_id, n) in self.log}
+
+    def next_seq(self, count):
+        self.seq += count
+        return self.seq - count + 1
+
+    def put(self, entity: str, record: dict) -> dict:
+        """Seed a record (setup): stamps a seq."""
+        rec = {"deleted": False, "field_versions": {}, **record, "seq": self.next_seq(1)}
+        self.tables[entity][rec["id"]] = rec
+        return rec
+
+    def load(self, entity, ids):
+        table = self.tables[entity]
+        return {i: copy.deepcopy(table[i]) for i in ids if i in table}
+
+    def residents_of_households(self, household_ids):
+        hh = set(household_ids)
+        return [copy.deepcopy(r) for r in self.tables["resident"].values() if r["household_id"] in hh]
+
+    def attendances_for(self, event_ids, resident_ids):
+        ev, res = set(event_ids), set(resident_ids)
+        return [copy.deepcopy(a) for a in self.tables["attendance"].values()
+                if a["event_id"] in ev and a["resident_id"] in res]
+
+    def write(self, ws):
+        for entity, records in ws.inserts.items():
+            for rec in records:
+                self.tables[entity][rec["id"]] = copy.deepcopy(rec)
+        for entity, rows in ws.updates.items():
+            for rec_id, (rec, _fields) in rows.items():
+                self.tables[entity][rec_id] = copy.deepcopy(rec)
+        for entry in ws.log:
+            self.log[(ws.client_id, entry.n)] = entry
+        self.rejections.extend({"client_id": ws.client_id, "user_id": ws.user_id, **r} for r in ws.rejections)
+        self.conflicts.extend(ws.conflicts)
+        self.suspicions.extend({"status": "pending", **s} for s in ws.suspicions)
+
+    def changes_since(self, entity, after_seq, site_ids, limit, include_deleted):
+        rows = []
+        for rec in self.tables[entity].values():
+            if rec["seq"] <= after_seq or (rec["deleted"] and not include_deleted):
+                continue
+            if site_ids is not None and not _in_scope(entity, rec, site_ids):
+                continue
+            rows.append(rec)
+        rows.sort(key=lambda r: r["seq"])
+        return [copy.deepcopy(r) for r in rows[:limit]]
+
+    def progress(self):
+        today = self.now().date()
+        residents = self.tables["resident"]
+        people = set()
+        for e in self.tables["engagement"].values():
+            r = residents.get(e["resident_id"])
+            if e["deleted"] or e["status"] != "active" or r is None or r["deleted"]:
+                continue
+            if _as_date(e["started_on"]) <= today and (e.get("ended_on") is None or _as_date(e["ended_on"]) >= today):
+                people.add(r.get("duplicate_of") or r["id"])
+        return {"engaged": self.programme["baseline"] + len(people), "recorded": len(people),
+                "baseline": self.programme["baseline"], "goal": self.programme["goal"], "as_of": self.now()}
+
+
+def _as_date(v) -> date:
+    return v if isinstance(v, date) else date.fromisoformat(v)
+
+
+def _in_scope(entity: str, rec: dict, site_ids) -> bool:
+    if entity == "site":
+        return rec["id"] in site_ids
+    if entity == "action":
+        return rec.get("site_id") is None or rec["site_id"] in site_ids
+    if entity == "event":
+        return any(s in site_ids for s in rec.get("site_ids", ()))
+    return rec["site_id"] in site_ids

@@ -1,0 +1,235 @@
+"""Wire types of push and pull, the envelope check, body hashes and cursors (docs/PROTOCOL.md)."""
+import base64
+import hashlib
+import json
+import uuid
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+from .ops import OPS, parse_aware
+
+
+class ProtocolError(Exception):
+    """A request-level refusal: nothing of the request is applied. Rendered as the API's one error shape."""
+
+    def __init__(self, status: int, code: str, message: str, details=None):
+        super().__init__(message)
+        self.status, self.code, self.message, self.details = status, code, message, details
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is syncing: site_ids None means every site (head office, admin)."""
+
+    user_id: str
+    role: str
+    site_ids: frozenset | None
+
+    def sees(self, site_id) -> bool:
+        return self.site_ids is None or (site_id is not None and str(site_id) in self.site_ids)
+
+    def sees_any(self, site_ids) -> bool:
+        return self.site_ids is None or any(str(s) in self.site_ids for s in site_ids)
+
+
+@dataclass
+class Mutation:
+    n: int
+    op: str
+    at: datetime
+    args: dict
+    body_hash: str
+
+
+@dataclass
+class PushRequest:
+    client_id: str
+    app_version: str
+    pending: int
+    mutations: list[Mutation]
+
+
+@dataclass
+class MutationResult:
+    n: int
+    status: str  # applied | rejected
+    reason: dict | None = None
+    conflicts: list[str] = field(default_factory=list)
+    replayed: bool = False
+
+    def to_wire(self) -> dict:
+        out = {"n": self.n, "status": self.status}
+        if self.reason is not None:
+            out["reason"] = self.reason
+        if self.conflicts:
+            out["conflicts"] = self.conflicts
+        if self.replayed:
+            out["replayed"] = True
+        return out
+
+
+@dataclass
+class PushResult:
+    last_applied: int
+    results: list[MutationResult]
+
+    def to_wire(self) -> dict:
+        return {"last_applied": self.last_applied, "results": [r.to_wire() for r in self.results]}
+
+
+@dataclass
+class PullResult:
+    cursor: str
+    has_more: bool
+    reset: bool
+    last_applied: int
+    scope: dict
+    progress: dict
+    changes: list[dict]
+
+    def to_wire(self) -> dict:
+        return {"cursor": self.cursor, "has_more": self.has_more, "reset": self.reset,
+                "last_applied": self.last_applied, "scope": self.scope, "progress": wire_value(self.progress),
+                "changes": self.changes}
+
+
+def wire_value(v):
+    """A stored value as JSON: UUIDs as strings, times and dates in ISO 8601."""
+    if v is None or isinstance(v, (str, bool, int, float)):
+        return v
+    if isinstance(v, uuid.UUID):
+        return str(v)
+    if isinstance(v, (datetime, date)):
+        return v.isoformat()
+    if isinstance(v, dict):
+        return {k: wire_value(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple, set, frozenset)):
+        return [wire_value(x) for x in v]
+    return str(v)
+
+
+def body_hash(op: str, args, at: str) -> str:
+    """sha256 of the canonical JSON of op, args and at: what a replay must match."""
+    canon = json.dumps({"op": op, "args": args, "at": at}, sort_keys=True, separators=(",", ":"),
+                       ensure_ascii=False)
+    return hashlib.sha256(canon.encode("utf-8")).hexdigest()
+
+
+_ENVELOPE_KEYS = {"client_id", "app_version", "pending", "mutations"}
+_MUTATION_KEYS = {"n", "op", "at", "args"}
+
+
+def _invalid(details) -> ProtocolError:
+    return ProtocolError(422, "validation_error", "Données invalides.", details)
+
+
+def _is_int(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def parse_client_id(value) -> str:
+    try:
+        if not isinstance(value, str):
+            raise ValueError
+        return str(uuid.UUID(value))
+    except ValueError:
+        raise _invalid({"client_id": ["Identifiant (UUID) invalide."]}) from None
+
+
+def parse_push(body, max_mutations: int) -> PushRequest:
+    """The push envelope: 413 beyond max_mutations, 422 when malformed. Args are checked per mutation later."""
+    if not isinstance(body, dict):
+        raise _invalid({"_schema": ["Objet JSON attendu."]})
+    muts = body.get("mutations")
+    if isinstance(muts, list) and len(muts) > max_mutations:
+        raise ProtocolError(413, "too_many_mutations", f"Au plus {max_mutations} modifications par envoi.",
+                            {"max": max_mutations})
+    errors = {k: ["Champ inconnu."] for k in body if k not in _ENVELOPE_KEYS}
+    if "client_id" not in body:
+        errors["client_id"] = ["Champ obligatoire."]
+    app_version = body.get("app_version", "")
+    if not isinstance(app_version, str) or len(app_version) > 40:
+        errors["app_version"] = ["Texte de 40 caractères au plus attendu."]
+    pending = body.get("pending", 0)
+    if not _is_int(pending) or not 0 <= pending <= 10_000_000:
+        errors["pending"] = ["Nombre entier positif attendu."]
+    if not isinstance(muts, list):
+        errors["mutations"] = ["Liste attendue."]
+        muts = []
+    parsed, mut_errors = [], {}
+    for i, m in enumerate(muts):
+        err = _check_mutation(m)
+        if err:
+            mut_errors[i] = err
+            continue
+        at_raw = m["at"]
+        parsed.append(Mutation(m["n"], m["op"], parse_aware(at_raw), m["args"],
+                               body_hash(m["op"], m["args"], at_raw)))
+    if not mut_errors:
+        for prev, cur in zip(parsed, parsed[1:]):
+            if cur.n != prev.n + 1:
+                mut_errors["_schema"] = ["Les numéros n doivent se suivre."]
+                break
+    if mut_errors:
+        errors["mutations"] = mut_errors
+    if errors:
+        raise _invalid(errors)
+    return PushRequest(parse_client_id(body["client_id"]), app_version, pending, parsed)
+
+
+def _check_mutation(m) -> dict | None:
+    if not isinstance(m, dict):
+        return {"_schema": ["Objet JSON attendu."]}
+    err = {k: ["Champ inconnu."] for k in m if k not in _MUTATION_KEYS}
+    if not _is_int(m.get("n")) or m["n"] < 1:
+        err["n"] = ["Nombre entier positif attendu."]
+    if m.get("op") not in OPS:
+        err["op"] = ["Opération inconnue."]
+    if not isinstance(m.get("args"), dict):
+        err["args"] = ["Objet JSON attendu."]
+    try:
+        parse_aware(m.get("at"))
+    except ValueError as e:
+        err["at"] = [str(e)]
+    return err or None
+
+
+def parse_pull(body, max_limit: int, default_limit: int) -> tuple[str, str | None, int]:
+    if not isinstance(body, dict):
+        raise _invalid({"_schema": ["Objet JSON attendu."]})
+    errors = {k: ["Champ inconnu."] for k in body if k not in {"client_id", "cursor", "limit"}}
+    cursor = body.get("cursor")
+    if cursor is not None and (not isinstance(cursor, str) or len(cursor) > 500):
+        errors["cursor"] = ["Curseur invalide."]
+    limit = body.get("limit", default_limit)
+    if not _is_int(limit) or not 1 <= limit <= max_limit:
+        errors["limit"] = [f"Entre 1 et {max_limit}."]
+    if "client_id" not in body:
+        errors["client_id"] = ["Champ obligatoire."]
+    if errors:
+        raise _invalid(errors)
+    return parse_client_id(body["client_id"]), cursor, limit
+
+
+# Cursors: opaque base64url JSON of the last seq sent and a hash of the scope it was computed for.
+
+def scope_hash(principal: Principal) -> str:
+    sites = "*" if principal.site_ids is None else ",".join(sorted(principal.site_ids))
+    return hashlib.sha256(f"{principal.role}|{sites}".encode()).hexdigest()[:16]
+
+
+def encode_cursor(seq: int, scope: str) -> str:
+    raw = json.dumps({"v": 1, "seq": seq, "scope": scope}, separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[int, str]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        data = json.loads(raw)
+        seq, scope = data["seq"], data["scope"]
+        if data.get("v") != 1 or not _is_int(seq) or seq < 0 or not isinstance(scope, str):
+            raise ValueError
+        return seq, scope
+    except (ValueError, KeyError, TypeError):
+        raise _invalid({"cursor": ["Curseur invalide."]}) from None

@@ -1,4 +1,5 @@
-"""Serves the built PWA (pwa/dist) on the same origin as the API."""
+"""Serves the built PWA (pwa/dist) on the same origin as the API, with a strict Content-Security-Policy."""
+import mimetypes
 from pathlib import Path
 
 from flask import Blueprint, current_app, send_from_directory
@@ -7,9 +8,24 @@ from .errors import ApiError
 
 bp = Blueprint("web", __name__)
 
+mimetypes.add_type("application/manifest+json", ".webmanifest")
+
+# No inline script or style, no eval, nothing from another origin: the app ships every byte it runs.
+CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
+       "manifest-src 'self'; worker-src 'self'; object-src 'none'; base-uri 'self'; form-action 'self'; "
+       "frame-ancestors 'none'")
+
 
 def _dist() -> Path:
     return Path(current_app.config["PWA_DIST"])
+
+
+@bp.after_request
+def _security_headers(resp):
+    resp.headers["Content-Security-Policy"] = CSP
+    resp.headers["X-Content-Type-Options"] = "nosniff"
+    resp.headers["Referrer-Policy"] = "same-origin"
+    return resp
 
 
 @bp.get("/")
@@ -21,14 +37,16 @@ def app_shell(path: str = ""):
     if not (dist / "index.html").exists():
         raise ApiError(503, "pwa_not_built", "L'application n'est pas construite : lancez `npm run build` dans pwa/.")
     target = dist / path
-    if path and target.is_file() and dist in target.resolve().parents:
+    if path and target.is_file() and dist.resolve() in target.resolve().parents:
         resp = send_from_directory(dist, path)
-        if path in ("sw.js", "index.html", "manifest.webmanifest"):
+        if path in ("sw.js", "index.html", "manifest.webmanifest", "version.json"):
             resp.cache_control.no_cache = True  # an update is always seen; the SW decides when it takes over
         elif path.startswith("assets/"):
             resp.cache_control.max_age = 31536000  # content-hashed names
             resp.cache_control.immutable = True
         return resp
+    if path.startswith(("assets/", "icons/")) or path in ("sw.js", "manifest.webmanifest"):
+        raise ApiError(404)  # a missing file is a 404, never the shell under a script's name
     resp = send_from_directory(dist, "index.html")
     resp.cache_control.no_cache = True
     return resp

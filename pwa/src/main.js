@@ -1,0 +1,115 @@
+// Bootstrap: restore the session offline, start syncing, register the service worker and wait for consent to update.
+import { html } from 'htm/preact';
+import { render } from 'preact';
+import { App } from './ui/app.js';
+import { createTransport } from './transport.js';
+import * as session from './session.js';
+import { createSyncManager } from './sync/manager.js';
+import './styles.css';
+
+const APP_VERSION = __APP_VERSION__; // set by build.mjs
+const transport = createTransport();
+let manager = null;
+let waitingWorker = null;
+const listeners = new Set();
+const state = { session: null, authRequired: false, version: 0, syncing: false, toast: '', updateReady: false, scopeSites: [] };
+
+function set(patch) {
+  Object.assign(state, patch);
+  for (const l of listeners) l({ ...state });
+}
+
+async function refreshScope() {
+  if (!state.session) return;
+  const scope = await state.session.db.get('meta', 'scope');
+  set({ scopeSites: scope ? scope.sites : (state.session.user.sites || []).map((s) => s.id), version: state.version + 1 });
+}
+
+function startSync() {
+  manager?.stop();
+  manager = createSyncManager({
+    db: state.session.db, transport, appVersion: APP_VERSION,
+    onChange: () => { set({ syncing: false }); refreshScope(); },
+    onAuthRequired: () => set({ authRequired: true }),
+  });
+  set({ syncing: true });
+  manager.start();
+}
+
+const controller = {
+  state,
+  appVersion: APP_VERSION,
+  subscribe(fn) { listeners.add(fn); return () => listeners.delete(fn); },
+  changed(toast = '') {
+    set({ version: state.version + 1, toast });
+    // Try to send right away; Background Sync takes over if the page is closed before it succeeds.
+    manager?.run();
+    registerBackgroundSync();
+  },
+  clearToast() { set({ toast: '' }); },
+  async sync() { set({ syncing: true }); await manager?.run(); },
+  async login(email, password) {
+    const res = await session.login(transport, email, password);
+    if (res.error) return res.error;
+    // Same user again (session expired): keep the open database; another user: switch to theirs.
+    const same = state.session && state.session.user.id === res.session.user.id;
+    if (same) res.session.db.close(); else state.session?.db.close();
+    const keep = same ? { ...state.session, user: res.session.user } : res.session;
+    set({ session: keep, authRequired: false });
+    await refreshScope();
+    startSync();
+    navigator.storage?.persist?.().catch(() => {});
+    return null;
+  },
+  async logout(force) {
+    const res = await session.logout(transport, state.session, { force });
+    if (res.refused) return res;
+    manager?.stop();
+    manager = null;
+    set({ session: null, authRequired: false, version: state.version + 1 });
+    globalThis.location.hash = '#/';
+    return res;
+  },
+  applyUpdate() {
+    waitingWorker?.postMessage({ type: 'SKIP_WAITING' });
+  },
+};
+
+function registerBackgroundSync() {
+  navigator.serviceWorker?.ready.then((reg) => reg.sync?.register('palier-sync')).catch(() => {});
+}
+
+async function registerServiceWorker() {
+  if (!('serviceWorker' in navigator)) return;
+  const reg = await navigator.serviceWorker.register('/sw.js', { scope: '/' });
+  const hadController = Boolean(navigator.serviceWorker.controller);
+  const offer = (worker) => { waitingWorker = worker; set({ updateReady: true }); };
+  if (reg.waiting && hadController) offer(reg.waiting);
+  reg.addEventListener('updatefound', () => {
+    const worker = reg.installing;
+    worker?.addEventListener('statechange', () => {
+      if (worker.state === 'installed' && navigator.serviceWorker.controller) offer(worker);
+    });
+  });
+  let reloading = false;
+  navigator.serviceWorker.addEventListener('controllerchange', () => {
+    if (hadController && !reloading) { reloading = true; globalThis.location.reload(); }
+  });
+  // The worker has no business logic: on a Background Sync event it asks an open page to sync.
+  navigator.serviceWorker.addEventListener('message', (e) => { if (e.data?.type === 'SYNC') manager?.run(); });
+  globalThis.addEventListener('online', () => reg.update().catch(() => {}));
+}
+
+async function main() {
+  const restored = await session.restore().catch(() => null);
+  set({ session: restored });
+  render(html`<${App} controller=${controller} />`, document.getElementById('app'));
+  if (restored) {
+    await refreshScope();
+    startSync();
+  }
+  registerServiceWorker().catch(() => {});
+  document.documentElement.dataset.ready = '1';
+}
+
+main();

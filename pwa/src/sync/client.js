@@ -1,0 +1,173 @@
+// The device's side of docs/PROTOCOL.md: push the outbox in order, pull until has_more is false, drop what the
+// server decided, re-apply what is still pending. The transport is a parameter: post(path, body) -> {status, body}.
+import { ENTITIES } from '../db.js';
+import { applyLocal, OPS, STORES } from '../outbox.js';
+
+export const PUSH_BATCH = 500;
+export const PULL_LIMIT = 2000;
+
+export class AuthError extends Error {
+  constructor(message = 'Session expirée, reconnectez-vous.') { super(message); this.name = 'AuthError'; }
+}
+
+export class RetryableError extends Error {
+  constructor(message) { super(message); this.name = 'RetryableError'; }
+}
+
+export class ProtocolError extends Error {
+  constructor(message, status, body) { super(message); this.name = 'ProtocolError'; this.status = status; this.body = body; }
+}
+
+function check(resp) {
+  if (resp.status === 401) throw new AuthError();
+  if (resp.status >= 500 || resp.status === 0 || resp.status === 429) {
+    throw new RetryableError(`Serveur indisponible (${resp.status || 'réseau'})`);
+  }
+}
+
+async function clientId(db) {
+  const id = await db.get('meta', 'client_id');
+  if (!id) throw new Error('no client_id: the session was not initialised');
+  return id;
+}
+
+// Renumbers the outbox from next_expected, keeping its order (409 mutation_gap).
+export async function renumber(db, nextExpected) {
+  const tx = db.transaction(['outbox', 'local', 'rejected', 'meta'], 'readwrite');
+  const entries = await tx.objectStore('outbox').getAll();
+  await tx.objectStore('outbox').clear();
+  const map = new Map();
+  let n = nextExpected;
+  for (const e of entries) {
+    map.set(e.n, n);
+    await tx.objectStore('outbox').add({ ...e, n });
+    n += 1;
+  }
+  const locals = await tx.objectStore('local').getAll();
+  for (const l of locals) if (map.has(l.n)) await tx.objectStore('local').put({ ...l, n: map.get(l.n) });
+  await tx.objectStore('meta').put(n - 1, 'counter');
+  await tx.done;
+}
+
+// Records the server's decisions: rejected ones keep their reason; decided ones leave the outbox.
+async function settle(db, sent, body) {
+  const tx = db.transaction(['outbox', 'rejected', 'meta'], 'readwrite');
+  const byN = new Map(sent.map((m) => [m.n, m]));
+  for (const r of body.results || []) {
+    const m = byN.get(r.n);
+    if (r.status === 'rejected' && m) {
+      await tx.objectStore('rejected').put({ n: r.n, op: m.op, args: m.args, at: m.at, reason: r.reason });
+    }
+    if (r.conflicts && r.conflicts.length && m) {
+      const list = (await tx.objectStore('meta').get('conflicts')) || [];
+      list.push({ n: r.n, op: m.op, id: m.args.id, fields: r.conflicts });
+      await tx.objectStore('meta').put(list.slice(-50), 'conflicts');
+    }
+  }
+  const acked = await tx.objectStore('outbox').getAllKeys(IDBKeyRange.upperBound(body.last_applied));
+  for (const n of acked) await tx.objectStore('outbox').delete(n);
+  await tx.objectStore('meta').put(body.last_applied, 'last_applied');
+  await tx.done;
+}
+
+export async function push(db, transport, { appVersion = '0.0.0', batch = PUSH_BATCH } = {}) {
+  const cid = await clientId(db);
+  let size = batch;
+  let gaps = 0;
+  for (;;) {
+    const all = await db.getAll('outbox', null, size);
+    if (!all.length) return;
+    const total = await db.count('outbox');
+    const mutations = all.map(({ n, op, at, args }) => ({ n, op, at, args }));
+    const resp = await transport.post('/api/sync/push', {
+      client_id: cid, app_version: appVersion, pending: total, mutations,
+    });
+    check(resp);
+    if (resp.status === 409 && resp.body?.error?.code === 'mutation_gap' && gaps < 3) {
+      gaps += 1;
+      await renumber(db, resp.body.error.details.next_expected);
+      continue;
+    }
+    if (resp.status === 413 && size > 1) { size = Math.ceil(size / 2); continue; }
+    if (resp.status !== 200) {
+      throw new ProtocolError(resp.body?.error?.message || `Envoi refusé (${resp.status})`, resp.status, resp.body);
+    }
+    await settle(db, mutations, resp.body);
+  }
+}
+
+// Applies one pull page in one transaction: put or delete by (entity, id), idempotent.
+export async function applyPage(db, page) {
+  const tx = db.transaction(STORES, 'readwrite');
+  if (page.reset) {
+    for (const e of ENTITIES) tx.objectStore(e).clear();
+    tx.objectStore('local').clear();
+  }
+  const stores = Object.fromEntries(ENTITIES.map((e) => [e, tx.objectStore(e)]));
+  const local = tx.objectStore('local');
+  for (const c of page.changes) {
+    const store = stores[c.entity];
+    if (!store) continue; // an entity this version does not know yet
+    if (c.deleted) store.delete(c.id);
+    else store.put({ ...c.data, id: c.id, seq: c.seq });
+    local.delete([c.entity, c.id]);
+  }
+  const meta = tx.objectStore('meta');
+  meta.put(page.cursor, 'cursor');
+  if (page.progress) meta.put(page.progress, 'progress');
+  if (page.scope) meta.put(page.scope, 'scope');
+  await tx.done;
+}
+
+// After the last page: undo local changes the server decided but did not confirm, then re-apply the outbox.
+export async function reconcile(db, lastApplied) {
+  const tx = db.transaction([...STORES, 'rejected'], 'readwrite');
+  const outbox = tx.objectStore('outbox');
+  for (const n of await outbox.getAllKeys(IDBKeyRange.upperBound(lastApplied))) outbox.delete(n);
+  const local = tx.objectStore('local');
+  for (const mark of await local.getAll()) {
+    if (mark.n > lastApplied) continue;
+    const store = tx.objectStore(mark.entity);
+    const current = await store.get(mark.id);
+    if (!current || current._n !== undefined) {
+      if (mark.base) await store.put(mark.base); else if (current) await store.delete(mark.id);
+    }
+    await local.delete([mark.entity, mark.id]);
+  }
+  for (const entry of await outbox.getAll()) await applyLocal(tx, entry);
+  tx.objectStore('meta').put(lastApplied, 'last_applied');
+  await tx.done;
+}
+
+export async function pull(db, transport, { limit = PULL_LIMIT } = {}) {
+  const cid = await clientId(db);
+  let lastApplied = (await db.get('meta', 'last_applied')) || 0;
+  for (;;) {
+    const cursor = (await db.get('meta', 'cursor')) ?? null;
+    const resp = await transport.post('/api/sync/pull', { client_id: cid, cursor, limit });
+    check(resp);
+    if (resp.status !== 200) {
+      throw new ProtocolError(resp.body?.error?.message || `Réception refusée (${resp.status})`, resp.status, resp.body);
+    }
+    await applyPage(db, resp.body);
+    lastApplied = resp.body.last_applied ?? lastApplied;
+    if (!resp.body.has_more) break;
+  }
+  await reconcile(db, lastApplied);
+}
+
+// One full round: push, then pull. Records the outcome for the status bar.
+export async function syncOnce(db, transport, opts = {}) {
+  const now = opts.now || (() => new Date());
+  try {
+    await push(db, transport, opts);
+    await pull(db, transport, opts);
+    await db.put('meta', now().toISOString(), 'last_sync');
+    await db.delete('meta', 'sync_error');
+  } catch (err) {
+    await db.put('meta', { name: err.name, message: err.message, at: now().toISOString() }, 'sync_error');
+    throw err;
+  }
+}
+
+export { OPS };

@@ -1,0 +1,54 @@
+// HTTP for the sync client and the session: same-origin fetch with the cookies, the double-submit CSRF header,
+// and one refresh on 401. A failed refresh means "session expirée": the caller keeps the outbox.
+export function readCookie(name, doc = globalThis.document) {
+  const raw = doc?.cookie || '';
+  for (const part of raw.split(';')) {
+    const [k, ...v] = part.trim().split('=');
+    if (k === name) return decodeURIComponent(v.join('='));
+  }
+  return null;
+}
+
+async function send(fetchImpl, method, path, body, csrf) {
+  const headers = { Accept: 'application/json' };
+  if (body !== undefined) headers['Content-Type'] = 'application/json';
+  if (csrf) headers['X-CSRF-TOKEN'] = csrf;
+  let resp;
+  try {
+    resp = await fetchImpl(path, {
+      method, headers, credentials: 'same-origin', cache: 'no-store',
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+  } catch {
+    return { status: 0, body: null }; // offline or network failure
+  }
+  let data = null;
+  try { data = await resp.json(); } catch { data = null; }
+  return { status: resp.status, body: data };
+}
+
+export function createTransport({ fetchImpl = (...a) => globalThis.fetch(...a), cookie = readCookie } = {}) {
+  async function refresh() {
+    const r = await send(fetchImpl, 'POST', '/api/auth/refresh', undefined, cookie('csrf_refresh_token'));
+    return r.status === 200;
+  }
+
+  async function request(method, path, body) {
+    const first = await send(fetchImpl, method, path, body, cookie('csrf_access_token'));
+    if (first.status !== 401) return first;
+    if (!(await refresh())) return first;
+    return send(fetchImpl, method, path, body, cookie('csrf_access_token'));
+  }
+
+  return {
+    post: (path, body) => request('POST', path, body),
+    get: (path) => request('GET', path),
+    async login(email, password) {
+      return send(fetchImpl, 'POST', '/api/auth/login', { email, password });
+    },
+    async logout() {
+      return send(fetchImpl, 'POST', '/api/auth/logout', undefined, cookie('csrf_refresh_token'));
+    },
+    refresh,
+  };
+}

@@ -1,0 +1,97 @@
+// The shell: login, hash routes, the status bar, the update banner, the bottom tabs.
+import { html } from 'htm/preact';
+import { useEffect, useState, useRef } from 'preact/hooks';
+import { AppCtx } from './common.js';
+import { Sites, Site, Household, ResidentEdit } from './places.js';
+import { VisitForm } from './visit.js';
+import { Events, EventPage } from './events.js';
+import { Engage, Progress } from './engage.js';
+import { StatusBar, SyncPage } from './status.js';
+
+function useHash() {
+  const [hash, setHash] = useState(globalThis.location.hash || '#/');
+  useEffect(() => {
+    const on = () => { setHash(globalThis.location.hash || '#/'); globalThis.scrollTo?.(0, 0); };
+    globalThis.addEventListener('hashchange', on);
+    return () => globalThis.removeEventListener('hashchange', on);
+  }, []);
+  return hash;
+}
+
+function route(hash) {
+  const [, name, id] = hash.replace(/^#/, '').split('/');
+  switch (name) {
+    case 'site': return html`<${Site} id=${id} />`;
+    case 'hh': return html`<${Household} id=${id} />`;
+    case 'resident': return html`<${ResidentEdit} id=${id} />`;
+    case 'visit': return html`<${VisitForm} householdId=${id} />`;
+    case 'events': return html`<${Events} />`;
+    case 'event': return html`<${EventPage} id=${id} />`;
+    case 'engage': return html`<${Engage} residentId=${id} />`;
+    case 'progress': return html`<${Progress} />`;
+    case 'sync': return html`<${SyncPage} />`;
+    default: return html`<${Sites} />`;
+  }
+}
+
+export function Login({ onLogin, expired, email: initial }) {
+  const [email, setEmail] = useState(initial || '');
+  const [password, setPassword] = useState('');
+  const [error, setError] = useState('');
+  const [busy, setBusy] = useState(false);
+  async function submit(e) {
+    e.preventDefault();
+    setBusy(true);
+    const err = await onLogin(email, password);
+    setBusy(false);
+    if (err) setError(err);
+  }
+  return html`<main class="login"><form onSubmit=${submit}>
+    <h1>Palier</h1>
+    <p>Porte-à-porte, agenda et engagements des habitants.</p>
+    ${expired && html`<p class="warn" role="alert">Session expirée : reconnectez-vous. Vos saisies non envoyées restent sur le téléphone.</p>`}
+    <label class="field"><span>Courriel</span><input type="email" name="email" autocomplete="username" required
+      value=${email} onInput=${(e) => setEmail(e.currentTarget.value)} /></label>
+    <label class="field"><span>Mot de passe</span><input type="password" name="password" autocomplete="current-password" required
+      value=${password} onInput=${(e) => setPassword(e.currentTarget.value)} /></label>
+    ${error && html`<p class="error" role="alert">${error}</p>`}
+    <button class="btn primary big" type="submit" disabled=${busy}>Se connecter</button>
+  </form></main>`;
+}
+
+export function App({ controller }) {
+  const hash = useHash();
+  const [state, setState] = useState(controller.state);
+  const toastTimer = useRef(null);
+  useEffect(() => controller.subscribe(setState), []);
+  useEffect(() => {
+    if (!state.toast) return undefined;
+    clearTimeout(toastTimer.current);
+    toastTimer.current = setTimeout(() => controller.clearToast(), 2500);
+    return () => clearTimeout(toastTimer.current);
+  }, [state.toast]);
+  if (!state.session || state.authRequired) {
+    return html`<${Login} onLogin=${controller.login} expired=${state.authRequired}
+      email=${state.session?.user.email} />`;
+  }
+  const ctx = {
+    db: state.session.db, user: state.session.user, version: state.version, syncing: state.syncing,
+    scopeSites: state.scopeSites, version_label: controller.appVersion,
+    changed: controller.changed, sync: controller.sync, logout: controller.logout,
+  };
+  const tab = (href, text, match) => html`<a href=${href} class=${match ? 'on' : ''}>${text}</a>`;
+  const top = hash.split('/')[1] || '';
+  return html`<${AppCtx.Provider} value=${ctx}>
+    ${state.updateReady && html`<div class="update" role="alert"><span>Nouvelle version disponible</span>
+      <button class="btn small" type="button" onClick=${controller.applyUpdate}>Mettre à jour</button></div>`}
+    <${StatusBar} />
+    <main class="page">${route(hash)}</main>
+    ${state.toast && html`<div class="toast" role="status">${state.toast}</div>`}
+    <nav class="tabs" aria-label="Navigation">
+      ${tab('#/', 'Sites', ['', 'site', 'hh', 'visit', 'resident', 'engage'].includes(top))}
+      ${tab('#/events', 'Agenda', top.startsWith('event'))}
+      ${tab('#/progress', 'Progrès', top === 'progress')}
+      ${tab('#/sync', 'Synchro', top === 'sync')}
+    </nav>
+  </${AppCtx.Provider}>`;
+}

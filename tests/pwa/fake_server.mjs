@@ -1,0 +1,89 @@
+// A small in-memory server speaking docs/PROTOCOL.md, as the fake transport of the sync client's tests.
+export class FakeServer {
+  constructor() {
+    this.seq = 0;
+    this.rows = new Map(); // `${entity}:${id}` -> {entity, id, seq, deleted, data}
+    this.devices = new Map(); // client_id -> {last, log: Map(n -> {hash, result})}
+    this.failNext = []; // statuses to answer instead of handling the next requests
+    this.requests = [];
+    this.reject = () => null; // (mutation) -> reason | null
+  }
+
+  put(entity, id, data, deleted = false) {
+    this.seq += 1;
+    this.rows.set(`${entity}:${id}`, { entity, id, seq: this.seq, deleted, data: deleted ? null : data });
+  }
+
+  device(cid) {
+    if (!this.devices.has(cid)) this.devices.set(cid, { last: 0, log: new Map() });
+    return this.devices.get(cid);
+  }
+
+  applyMutation(m) {
+    const entity = m.op.split('.')[0];
+    const verb = m.op.split('.')[1];
+    const key = `${entity}:${m.args.id}`;
+    if (verb === 'create') {
+      const { id, ...data } = m.args;
+      this.put(entity, id, data);
+    } else if (verb === 'update') {
+      const cur = this.rows.get(key);
+      this.put(entity, m.args.id, { ...cur.data, ...m.args.changes });
+    } else if (verb === 'delete') this.put(entity, m.args.id, null, true);
+  }
+
+  push(body) {
+    const dev = this.device(body.client_id);
+    const results = [];
+    for (const m of body.mutations) {
+      const hash = JSON.stringify([m.op, m.args, m.at]);
+      if (m.n <= dev.last) {
+        const prev = dev.log.get(m.n);
+        if (prev.hash !== hash) return { status: 409, body: { error: { code: 'mutation_conflict', message: 'x' } } };
+        results.push({ ...prev.result, replayed: true });
+        continue;
+      }
+      if (m.n !== dev.last + 1) {
+        return { status: 409, body: { error: { code: 'mutation_gap', message: 'trou', details: { next_expected: dev.last + 1 } } } };
+      }
+      const reason = this.reject(m);
+      const result = reason ? { n: m.n, status: 'rejected', reason } : { n: m.n, status: 'applied' };
+      if (!reason) this.applyMutation(m);
+      dev.last = m.n;
+      dev.log.set(m.n, { hash, result });
+      results.push(result);
+    }
+    return { status: 200, body: { last_applied: dev.last, results } };
+  }
+
+  pull(body) {
+    const after = body.cursor ? Number(JSON.parse(atob(body.cursor)).s) : 0;
+    const rows = [...this.rows.values()].filter((r) => r.seq > after).sort((a, b) => a.seq - b.seq);
+    const page = rows.slice(0, body.limit || 500);
+    const last = page.length ? page[page.length - 1].seq : after;
+    return {
+      status: 200,
+      body: {
+        cursor: btoa(JSON.stringify({ s: last })), has_more: page.length < rows.length, reset: body.cursor === null,
+        last_applied: this.device(body.client_id).last, scope: { role: 'staff', sites: ['s1'] },
+        progress: { engaged: 400, goal: 1400, baseline: 386, as_of: '2026-11-21T09:40:02+00:00' },
+        changes: page.map((r) => ({ entity: r.entity, id: r.id, seq: r.seq, deleted: r.deleted, data: r.data })),
+      },
+    };
+  }
+
+  transport() {
+    return {
+      post: async (path, body) => {
+        this.requests.push({ path, body: structuredClone(body) });
+        if (this.failNext.length) {
+          const status = this.failNext.shift();
+          return { status, body: status ? { error: { code: 'x', message: 'panne' } } : null };
+        }
+        if (path === '/api/sync/push') return this.push(body);
+        if (path === '/api/sync/pull') return this.pull(body);
+        return { status: 404, body: null };
+      },
+    };
+  }
+}

@@ -26,13 +26,15 @@ def register_jwt_callbacks(jwt) -> None:
         user = _load_user(payload["sub"])
         if user is None or not user.active:
             return True
-        if datetime.fromtimestamp(payload["iat"], timezone.utc) < user.tokens_valid_after:
+        # iat has a one-second resolution: a token made just after a revocation would look older than it.
+        if payload.get("iat_us", -1) < _microseconds(user.tokens_valid_after):
             return True
         return db.session.get(RevokedToken, payload["jti"]) is not None
 
     @jwt.additional_claims_loader
     def _claims(user):
-        return {"role": user.role} if isinstance(user, User) else {}
+        claims = {"iat_us": _microseconds(datetime.now(timezone.utc))}
+        return claims | ({"role": user.role} if isinstance(user, User) else {})
 
     # These run inside Flask error handlers, where a raised exception would become a 500: answer, never raise.
     def _err(status, code, message):
@@ -115,10 +117,16 @@ def get_scoped_or_404(model, obj_id, user: User, site_attr: str = "site_id"):
     return obj
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+
+def _microseconds(at: datetime) -> int:
+    return (at - _EPOCH) // timedelta(microseconds=1)
+
+
 def revoke_all_tokens(user: User) -> None:
-    """Refuse every token issued so far. iat has a one-second resolution, so the bar is the next whole second."""
-    now = datetime.now(timezone.utc)
-    user.tokens_valid_after = now.replace(microsecond=0) + timedelta(seconds=1)
+    """Refuse every token issued so far (their iat_us claim is older), and none issued from now on."""
+    user.tokens_valid_after = datetime.now(timezone.utc)
 
 
 def revoke(jti: str, user_id, expires_at: datetime) -> None:

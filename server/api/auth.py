@@ -19,7 +19,7 @@ from ..auth import ALL_ROLES, find_user_by_email, revoke, roles_required
 from ..errors import ApiError
 from ..extensions import db
 from ..schemas import StrictSchema, Text
-from .common import load_json
+from .common import load_args, load_json
 
 bp = Blueprint("auth", __name__, url_prefix="/api/auth")
 
@@ -142,4 +142,5 @@ def me():
         200: {content: {application/json: {schema: MeSchema}}}
         401: {content: {application/json: {schema: ErrorSchema}}}
     """
+    load_args()
     return MeSchema().dump(current_user)

@@ -63,6 +63,7 @@ def list_sites():
         200: {content: {application/json: {schema: {type: array, items: SiteSchema}}}}
         401: {content: {application/json: {schema: ErrorSchema}}}
     """
+    load_args()
     q = sa.select(Site).where(Site.deleted.is_(False)).order_by(Site.name)
     scope = site_scope(current_user)
     if scope is not None:
@@ -82,6 +83,7 @@ def get_site(site_id):
         200: {content: {application/json: {schema: SiteSchema}}}
         404: {content: {application/json: {schema: ErrorSchema}}}
     """
+    load_args()
     return SiteSchema().dump(get_scoped_or_404(Site, site_id, current_user, site_attr="id"))
 
 
@@ -95,6 +97,7 @@ def list_actions():
       responses:
         200: {content: {application/json: {schema: {type: array, items: ActionSchema}}}}
     """
+    load_args()
     q = sa.select(Action).where(Action.deleted.is_(False)).order_by(Action.name)
     scope = site_scope(current_user)
     if scope is not None:
@@ -145,6 +148,7 @@ def get_event(event_id):
         200: {content: {application/json: {schema: EventSchema}}}
         404: {content: {application/json: {schema: ErrorSchema}}}
     """
+    load_args()
     event = db.session.execute(_events_query(current_user).where(Event.id == event_id)).scalar_one_or_none()
     if event is None:
         raise ApiError(404)

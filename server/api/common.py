@@ -4,6 +4,7 @@ from sqlalchemy import func, select
 
 from ..errors import ApiError
 from ..extensions import db
+from ..schemas import StrictSchema
 
 
 def load_json(schema, partial: bool = False):
@@ -16,7 +17,12 @@ def load_json(schema, partial: bool = False):
     return schema.load(data, partial=partial)
 
 
-def load_args(schema):
+def load_args(schema=None):
+    """The query string through a strict schema; without one, any query parameter is refused (422)."""
+    schema = schema if schema is not None else StrictSchema()
+    if any(len(v) > 1 for v in request.args.listvalues()):
+        raise ApiError(422, "validation_error", "Données invalides.",
+                       {k: ["Paramètre répété."] for k, v in request.args.lists() if len(v) > 1})
     return schema.load(request.args.to_dict())
 
 

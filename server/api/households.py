@@ -79,4 +79,5 @@ def get_household(household_id):
         200: {content: {application/json: {schema: HouseholdSchema}}}
         404: {content: {application/json: {schema: ErrorSchema}}}
     """
+    load_args()
     return HouseholdSchema().dump(get_scoped_or_404(Household, household_id, current_user))

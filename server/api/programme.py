@@ -5,6 +5,7 @@ from marshmallow import fields
 from ..auth import ALL_ROLES, roles_required
 from ..schemas import StrictSchema
 from .. import services
+from .common import load_args
 
 bp = Blueprint("programme", __name__, url_prefix="/api/programme")
 
@@ -27,4 +28,5 @@ def get_progress():
       responses:
         200: {content: {application/json: {schema: ProgressSchema}}}
     """
+    load_args()
     return ProgressSchema().dump(services.progress())

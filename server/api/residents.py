@@ -86,4 +86,5 @@ def get_resident(resident_id):
         200: {content: {application/json: {schema: ResidentSchema}}}
         404: {content: {application/json: {schema: ErrorSchema}}}
     """
+    load_args()
     return resident_schema(current_user).dump(get_scoped_or_404(Resident, resident_id, current_user))

@@ -9,7 +9,7 @@ from ..errors import ApiError
 from ..extensions import db
 from ..models import ROLES, AuditLog, Site, User
 from ..schemas import StrictSchema, Text
-from .common import load_json
+from .common import load_args, load_json
 from .catalogue import SiteSchema
 from werkzeug.security import generate_password_hash
 
@@ -60,6 +60,7 @@ def list_users():
         200: {content: {application/json: {schema: {type: array, items: UserSchema}}}}
         403: {content: {application/json: {schema: ErrorSchema}}}
     """
+    load_args()
     users = db.session.execute(sa.select(User).order_by(User.display_name)).scalars()
     return UserSchema(many=True).dump(users)
 

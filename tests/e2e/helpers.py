@@ -1,0 +1,56 @@
+"""Helpers of the e2e tests: build the app, log in, wait for the sync, read the outbox from IndexedDB."""
+import os
+import subprocess
+from pathlib import Path
+
+PWA = Path(__file__).resolve().parents[2] / "pwa"
+PASSWORD = "motdepasse-solide"
+
+
+def build_pwa(out: Path | None = None, version: str | None = None) -> Path:
+    env = dict(os.environ)
+    if version:
+        env["PALIER_APP_VERSION"] = version
+    args = ["node", "build.mjs"] + ([str(out)] if out else [])
+    subprocess.run(args, cwd=PWA, env=env, check=True, capture_output=True)
+    return out or PWA / "dist"
+
+
+def login(page, email="staff@palier.test", password=PASSWORD):
+    page.get_by_label("Courriel").fill(email)
+    page.get_by_label("Mot de passe").fill(password)
+    page.get_by_role("button", name="Se connecter").click()
+
+
+def wait_synced(page, pending=0, timeout=30_000):
+    """Waits until the status bar shows `pending` waiting and at least one successful sync."""
+    page.wait_for_function(
+        """(n) => { const el = document.querySelector('[data-t=pending]');
+                    return el && el.textContent.trim() === `${n} en attente`
+                      && !document.querySelector('.status').textContent.includes('jamais')
+                      && !document.querySelector('.status.bad'); }""", arg=pending, timeout=timeout)
+
+
+def wait_pending(page, pending, timeout=30_000):
+    """Waits until the status bar shows `pending` mutations waiting (offline: errors are expected)."""
+    page.wait_for_function(
+        """(n) => { const el = document.querySelector('[data-t=pending]');
+                    return el && el.textContent.trim() === `${n} en attente`; }""", arg=pending, timeout=timeout)
+
+
+def wait_controlled(page):
+    page.wait_for_function("navigator.serviceWorker.controller !== null", timeout=30_000)
+
+
+def outbox_count(page) -> int:
+    """Reads the outbox straight from IndexedDB (not from the UI) for the logged-in user."""
+    return page.evaluate("""async () => {
+        const open = (name) => new Promise((ok, ko) => { const r = indexedDB.open(name); r.onsuccess = () => ok(r.result); r.onerror = ko; });
+        const dev = await open('palier-device');
+        const uid = await new Promise((ok) => { const r = dev.transaction('kv').objectStore('kv').get('current_user'); r.onsuccess = () => ok(r.result); });
+        dev.close();
+        const db = await open(`palier-u-${uid}`);
+        const n = await new Promise((ok) => { const r = db.transaction('outbox').objectStore('outbox').count(); r.onsuccess = () => ok(r.result); });
+        db.close();
+        return n;
+    }""")

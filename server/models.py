@@ -392,3 +392,80 @@ class AuditLog(db.Model):
     action: Mapped[str] = mapped_column(sa.String(60), nullable=False)
     subject: Mapped[str] = mapped_column(sa.String(120), nullable=False, default="")
     details: Mapped[dict] = mapped_column(sa.JSON, nullable=False, default=dict)
+
+
+PUSH_DELIVERY_KINDS = ("reminder", "cancelled")
+# pending -> sending (claimed by one worker) -> sent | failed | dropped; a 429 puts it back to pending.
+PUSH_DELIVERY_STATES = ("pending", "sending", "sent", "failed", "dropped")
+
+
+class PushSubscription(db.Model):
+    """A resident's browser subscribed to a site's agenda reminders (Web Push), with the consent behind it.
+
+    Nothing here names a person. On withdrawal the endpoint and keys are erased; the consent record stays.
+    """
+
+    __tablename__ = "push_subscriptions"
+    id: Mapped[uuid.UUID] = mapped_column(sa.Uuid, primary_key=True, default=uuid.uuid4)
+    site_id: Mapped[uuid.UUID] = mapped_column(sa.Uuid, sa.ForeignKey("sites.id", ondelete="CASCADE"),
+                                               nullable=False, index=True)
+    endpoint: Mapped[str | None] = mapped_column(sa.String(1000))
+    p256dh: Mapped[str | None] = mapped_column(sa.String(200))
+    auth: Mapped[str | None] = mapped_column(sa.String(100))
+    kinds: Mapped[list] = mapped_column(sa.JSON, nullable=False, default=list)
+    consent_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    consent_text_version: Mapped[str] = mapped_column(sa.String(40), nullable=False)
+    withdrawn_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # sha256 of the one-tap unsubscribe token (the token itself is derived, never stored).
+    token_hash: Mapped[str] = mapped_column(sa.String(64), nullable=False, unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+    failures: Mapped[int] = mapped_column(sa.Integer, nullable=False, default=0)
+    last_failure_status: Mapped[int | None] = mapped_column(sa.Integer)
+    last_failure_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    __table_args__ = (sa.UniqueConstraint("site_id", "endpoint"),)
+
+
+class PushDelivery(db.Model):
+    """One notification to one subscription: a reminder (event x offset) or a cancellation notice.
+
+    The unique key makes planning idempotent; the claim columns make sending exactly once across workers.
+    """
+
+    __tablename__ = "push_deliveries"
+    id: Mapped[int] = mapped_column(sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True,
+                                    autoincrement=True)
+    subscription_id: Mapped[uuid.UUID] = mapped_column(
+        sa.Uuid, sa.ForeignKey("push_subscriptions.id", ondelete="CASCADE"), nullable=False)
+    event_id: Mapped[uuid.UUID] = mapped_column(sa.Uuid, sa.ForeignKey("events.id", ondelete="CASCADE"),
+                                                nullable=False, index=True)
+    kind: Mapped[str] = mapped_column(sa.String(10), nullable=False, default="reminder")
+    offset_minutes: Mapped[int] = mapped_column(sa.Integer, nullable=False, default=0)
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    state: Mapped[str] = mapped_column(sa.String(10), nullable=False, default="pending")
+    claimed_by: Mapped[str | None] = mapped_column(sa.String(64))
+    claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    attempts: Mapped[int] = mapped_column(sa.Integer, nullable=False, default=0)
+    last_status: Mapped[int | None] = mapped_column(sa.Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+
+    __table_args__ = (
+        sa.UniqueConstraint("subscription_id", "event_id", "kind", "offset_minutes"),
+        sa.Index("ix_push_deliveries_state_due", "state", "due_at"),
+        sa.CheckConstraint(sa.text("state in ('pending','sending','sent','failed','dropped')"), name="state"),
+        sa.CheckConstraint(sa.text("kind in ('reminder','cancelled')"), name="kind"),
+    )
+
+
+class PushAlert(db.Model):
+    """A push service refused our VAPID credentials (401/403): head office must look. No personal data."""
+
+    __tablename__ = "push_alerts"
+    id: Mapped[uuid.UUID] = mapped_column(sa.Uuid, primary_key=True, default=uuid.uuid4)
+    push_service: Mapped[str] = mapped_column(sa.String(200), nullable=False)  # host only
+    status: Mapped[int] = mapped_column(sa.Integer, nullable=False)
+    count: Mapped[int] = mapped_column(sa.Integer, nullable=False, default=1)
+    first_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+    last_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+    resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

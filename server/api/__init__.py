@@ -5,8 +5,8 @@ from .. import openapi
 
 
 def register_api(app: Flask) -> None:
-    from . import auth, catalogue, households, programme, residents, review, sync, users
+    from . import agenda, auth, catalogue, households, programme, residents, review, sync, users
 
-    for module in (auth, catalogue, households, residents, programme, users, sync, review):
+    for module in (auth, catalogue, households, residents, programme, users, sync, review, agenda):
         app.register_blueprint(module.bp)
     openapi.register(app)

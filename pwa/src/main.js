@@ -103,7 +103,9 @@ async function registerServiceWorker() {
 async function main() {
   const restored = await session.restore().catch(() => null);
   set({ session: restored });
-  render(html`<${App} controller=${controller} />`, document.getElementById('app'));
+  const root = document.getElementById('app');
+  root.textContent = ''; // the static "Chargement…" placeholder
+  render(html`<${App} controller=${controller} />`, root);
   if (restored) {
     await refreshScope();
     startSync();

@@ -3,8 +3,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
 import pytest
+import werkzeug.security
+from flask_jwt_extended import create_access_token, create_refresh_token
 
 from server.extensions import db
+
+from ..conftest import Api
 
 ROLES = ("gardien", "staff", "head_office", "admin")
 
@@ -22,6 +26,25 @@ class World:
     def other_site_ids(self) -> list[str]:
         """Everything of the other site that no field user of our site may ever see."""
         return [v for k, v in self.ids.items() if k.startswith("other_")]
+
+
+_real_hash = werkzeug.security.generate_password_hash
+_hashes: dict[str, str] = {}
+
+
+def _hash_once(password, *args, **kwargs):
+    """The fixtures' users share a few passwords: hash each one once (still scrypt) instead of 0.15 s a user."""
+    if args or kwargs:
+        return _real_hash(password, *args, **kwargs)
+    if password not in _hashes:
+        _hashes[password] = _real_hash(password)
+    return _hashes[password]
+
+
+@pytest.fixture(autouse=True)
+def _fast_fixture_passwords(monkeypatch):
+    # Only the test factory looks the function up at call time; the app's modules keep the real one.
+    monkeypatch.setattr(werkzeug.security, "generate_password_hash", _hash_once)
 
 
 @pytest.fixture
@@ -55,15 +78,19 @@ def world(make) -> World:
 
 
 @pytest.fixture
-def as_role(world, login, anon):
-    """as_role("gardien") -> Api logged in as our site's gardien; as_role("anonymous") -> no token."""
+def as_role(world, client, anon):
+    """as_role("gardien") -> Api with tokens of our site's gardien (minted: login itself is tested in test_auth);
+    as_role("anonymous") -> no token."""
     cache = {}
 
     def _as(role):
         if role == "anonymous":
             return anon
         if role not in cache:
-            cache[role] = login(world.users[role])
+            user = world.users[role]
+            api = Api(client, create_access_token(identity=user))
+            api.refresh_token = create_refresh_token(identity=user)
+            cache[role] = api
         return cache[role]
 
     return _as

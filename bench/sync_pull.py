@@ -1,0 +1,208 @@
+"""Pull benchmark: the initial pull of a site with 5,000 households, 10,000 residents and 20,000 visits through
+Palier's pull (every page, limit 2,000) side by side with Kinto's paginated pull of the same 35,000 records
+(GET records with _limit, following Next-Page). Records per second and bytes on the wire; interleaved rounds,
+medians.
+
+    .venv/bin/python -m bench.sync_pull --db both
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import time
+import uuid
+from datetime import datetime, timedelta, timezone
+from urllib.parse import urlsplit
+
+import sqlalchemy as sa
+
+from bench import common as c
+
+ENTITIES = ("household", "resident", "visit")
+
+
+def seed_visits(engine, sc: c.Scenario, visits: int, chunk: int = 2000) -> list[dict]:
+    from server.models import Visit
+
+    now = datetime.now(timezone.utc)
+    captured = now - timedelta(days=1)
+    client_id = uuid.uuid4()
+    rows = []
+    for start in range(0, visits, chunk):
+        n = min(chunk, visits - start)
+        with engine.begin() as conn:
+            s = c.reserve_seq(conn, n)
+            part = [c.visit_row(sc, c.visit_args(sc, start + i, captured), s + i, client_id, now) for i in range(n)]
+            conn.execute(sa.insert(Visit.__table__), part)
+        rows += part
+    return rows
+
+
+def kinto_records(engine, sc: c.Scenario) -> dict[str, list[dict]]:
+    """The same records with the fields Palier sends a gardien (no phone, no email), as Kinto would hold them."""
+    from server.models import Household, Resident, Visit
+
+    def iso(v):
+        return v.isoformat() if hasattr(v, "isoformat") else v
+
+    def rows(table, cols):
+        with engine.connect() as conn:
+            result = conn.execute(sa.select(table.c.id, *[table.c[k] for k in cols])
+                                  .where(table.c.site_id == sc.site_id))
+            return [{"id": str(r[0]), **{k: (str(v) if isinstance(v, uuid.UUID) else iso(v))
+                                         for k, v in zip(cols, r[1:])}} for r in result]
+
+    return {
+        "household": rows(Household.__table__, ["site_id", "building", "staircase", "floor", "door",
+                                                "landlord_ref", "notes"]),
+        "resident": rows(Resident.__table__, ["household_id", "site_id", "first_name", "last_name",
+                                              "consent_contact", "consent_image", "duplicate_of"]),
+        "visit": rows(Visit.__table__, ["household_id", "site_id", "resident_id", "user_id", "visited_at",
+                                        "outcome", "interests", "needs", "follow_up", "consent_recontact",
+                                        "note", "clock_suspect"]),
+    }
+
+
+def seed_kinto(base: str, kind: str, records: dict[str, list[dict]], batch: int) -> dict[str, str]:
+    """Collections through the API; records through the batch API (memory) or straight into Kinto's own
+    PostgreSQL table (its trigger stamps last_modified when given NULL), since this setup is not what is measured."""
+    k = c.kinto_client(base)
+    paths = {e: c.kinto_collection(k, "palier", e) for e in ENTITIES}
+    if kind == "postgres":
+        url = k_pg_url(base)
+        engine = sa.create_engine(url)
+        with engine.begin() as conn:
+            for e, recs in records.items():
+                parent = paths[e].removeprefix("/v1").removesuffix("/records")
+                conn.execute(sa.text("INSERT INTO objects (id, parent_id, resource_name, last_modified, data, "
+                                     "deleted) VALUES (:id, :parent, 'record', NULL, CAST(:data AS jsonb), false)"),
+                             [{"id": r["id"], "parent": parent,
+                               "data": json.dumps({k_: v for k_, v in r.items() if k_ != "id"})} for r in recs])
+        engine.dispose()
+    else:
+        for e, recs in records.items():
+            for i in range(0, len(recs), batch):
+                c.kinto_batch_create(k, paths[e], recs[i:i + batch])
+    for e, recs in records.items():
+        if c.kinto_count(k, paths[e]) != len(recs):
+            raise c.BenchError(f"kinto seeding of {e}: {c.kinto_count(k, paths[e])} != {len(recs)}")
+    k.close()
+    return paths
+
+
+def k_pg_url(base: str) -> str:
+    return c.KINTO_DB_URLS[base].replace("postgresql://", "postgresql+psycopg://", 1)
+
+
+def palier_pull(base: str, sc: c.Scenario, limit: int, expected: dict[str, int]) -> dict:
+    http = c.palier_login(base, sc.email)
+    client_id = str(uuid.uuid4())
+    counts, cursor, pages, wire = {}, None, 0, 0
+    t = time.perf_counter()
+    while True:
+        resp = http.post("/api/sync/pull", {"client_id": client_id, "cursor": cursor, "limit": limit})
+        page = c.expect(resp, 200, "palier pull")
+        wire += resp.wire_bytes
+        pages += 1
+        for ch in page["changes"]:
+            counts[ch["entity"]] = counts.get(ch["entity"], 0) + 1
+        cursor = page["cursor"]
+        if not page["has_more"]:
+            break
+    elapsed = time.perf_counter() - t
+    http.close()
+    got = {e: counts.get(e, 0) for e in ENTITIES}
+    if got != expected:
+        raise c.BenchError(f"palier pull returned {got}, expected {expected}")
+    return {"seconds": elapsed, "records": sum(got.values()), "changes": sum(counts.values()), "pages": pages,
+            "wire_bytes": wire}
+
+
+def kinto_pull(base: str, paths: dict[str, str], limit: int, expected: dict[str, int]) -> dict:
+    k = c.kinto_client(base)
+    got, pages, wire = {}, 0, 0
+    t = time.perf_counter()
+    for e, path in paths.items():
+        url, n = f"{path}?_limit={limit}", 0
+        while url:
+            resp = k.get(url)
+            page = c.expect(resp, 200, "kinto pull")
+            wire += resp.wire_bytes
+            pages += 1
+            n += len(page["data"])
+            nxt = resp.headers.get("next-page")
+            url = None if not nxt else (lambda s: f"{s.path}?{s.query}")(urlsplit(nxt))
+        got[e] = n
+    elapsed = time.perf_counter() - t
+    k.close()
+    if got != expected:
+        raise c.BenchError(f"kinto pull returned {got}, expected {expected}")
+    return {"seconds": elapsed, "records": sum(got.values()), "pages": pages, "wire_bytes": wire}
+
+
+def run(db: str = "sqlite", households: int = 5000, residents_per_household: int = 2, visits: int = 20_000,
+        limit: int = 2000, rounds: int = 3, kinto: bool = True, max_seconds: float = 1200) -> dict:
+    expected = {"household": households, "resident": households * residents_per_household, "visit": visits}
+    with c.environment(db, "pull") as env:
+        sc = c.seed_site(env.engine, households, residents_per_household)
+        seed_visits(env.engine, sc, visits)
+        records = kinto_records(env.engine, sc) if kinto else None
+        with c.servers(env, kinto) as (palier_base, kinto_base):
+            paths = seed_kinto(kinto_base, db, records, 500) if kinto_base else None
+            raw = c.interleave(rounds, max_seconds, {
+                "palier": lambda r: palier_pull(palier_base, sc, limit, expected),
+                "kinto": (lambda r: kinto_pull(kinto_base, paths, limit, expected)) if kinto_base else None,
+            })
+    return summarise(db, raw, expected, limit)
+
+
+def summarise(db: str, raw: dict, expected: dict, limit: int) -> dict:
+    def rate(runs):
+        return c.median([x["records"] / x["seconds"] for x in runs]) if runs else None
+
+    def size(runs):
+        return c.median([x["wire_bytes"] for x in runs]) if runs else None
+
+    palier, kinto = rate(raw["palier"]), rate(raw["kinto"])
+    return {
+        "db": db, "records": expected, "limit": limit, "rounds": len(raw["palier"]),
+        "palier_records_per_s": palier, "kinto_records_per_s": kinto,
+        "palier_over_kinto": palier / kinto if kinto else None,
+        "palier_wire_bytes": size(raw["palier"]), "kinto_wire_bytes": size(raw["kinto"]),
+        "palier_pages": raw["palier"][0]["pages"] if raw["palier"] else None,
+        "kinto_pages": raw["kinto"][0]["pages"] if raw["kinto"] else None,
+        "goals": {"palier_over_kinto": 5}, "raw": raw,
+    }
+
+
+def table(results: list[dict]) -> str:
+    def mb(v):
+        return None if v is None else round(v / 1e6, 2)
+
+    rows = [[r["db"], r["rounds"], sum(r["records"].values()), r["palier_records_per_s"], r["kinto_records_per_s"],
+             r["palier_over_kinto"], mb(r["palier_wire_bytes"]), mb(r["kinto_wire_bytes"]), r["palier_pages"],
+             r["kinto_pages"]] for r in results]
+    return c.markdown_table(["db", "rounds", "records", "Palier rec/s", "Kinto rec/s", "Palier/Kinto (≥5)",
+                             "Palier MB on the wire", "Kinto MB on the wire", "Palier pages", "Kinto pages"],
+                            rows)
+
+
+def main(argv=None) -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--db", choices=["sqlite", "postgres", "both"], default="sqlite")
+    p.add_argument("--households", type=int, default=5000)
+    p.add_argument("--visits", type=int, default=20_000)
+    p.add_argument("--limit", type=int, default=2000)
+    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--no-kinto", action="store_true")
+    p.add_argument("--max-seconds", type=float, default=1200, help="no new round starts after this")
+    a = p.parse_args(argv)
+    results = [run(db, a.households, 2, a.visits, a.limit, a.rounds, not a.no_kinto, a.max_seconds)
+               for db in c.dbs(a.db)]
+    path = c.write_result("sync_pull", {"machine": c.machine(), "results": results})
+    print(table(results))
+    print(f"\nresults: {path.relative_to(c.ROOT)}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,31 @@
+"""The sync benchmarks run end to end at tiny sizes (Palier under gunicorn and the Core limit; Kinto stays out of
+the test suite): every record they measure is really stored or pulled. Correctness only, never timing."""
+import os
+
+from bench import sync_pull, sync_push
+
+KIND = "postgres" if (os.environ.get("DATABASE_URL") or "").startswith("postgres") else "sqlite"
+
+
+def test_push_stores_every_visit_once_and_replays_store_nothing():
+    result = sync_push.run(db=KIND, visits=120, batch=40, rounds=1, kinto=False, households=10)
+
+    palier, core = result["raw"]["palier"], result["raw"]["core"]
+    # records are counted in the server's visits table, after the pushes and again after the replays
+    assert [r["records"] for r in palier] == [120]
+    assert [r["records"] for r in core] == [120]
+    assert len(palier[0]["batch_seconds"]) == 3 and len(palier[0]["replay_batch_seconds"]) == 3
+    assert result["raw"]["kinto"] == [] and result["palier_over_kinto"] is None
+    assert result["replay_speedup"] > 0
+
+
+def test_pull_returns_every_record_of_the_site_across_pages():
+    result = sync_pull.run(db=KIND, households=10, residents_per_household=2, visits=30, limit=25, rounds=1,
+                           kinto=False)
+
+    (palier,) = result["raw"]["palier"]
+    assert palier["records"] == 10 + 20 + 30
+    assert palier["pages"] >= 3  # 60 records and more at 25 a page: the cursor is followed
+    assert palier["wire_bytes"] > 0
+    assert result["kinto_records_per_s"] is None
+

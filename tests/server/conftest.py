@@ -47,6 +47,29 @@ def _fast_fixture_passwords(monkeypatch):
     monkeypatch.setattr(werkzeug.security, "generate_password_hash", _hash_once)
 
 
+def _review_items(w: World, side: str, site, hh, res) -> None:
+    """What head office reviews, on each site: a suspected duplicate, a conflict, a rejected mutation."""
+    import uuid
+
+    from server.database import next_seq
+    from server.models import Conflict, DuplicateSuspicion, Rejection, Resident
+    from sync.rules import name_key
+
+    dup = Resident(household_id=hh.id, site_id=site.id, first_name=res.first_name, last_name=res.last_name,
+                   name_key=name_key(res.first_name, res.last_name), duplicate_of=res.id, seq=next_seq(db.session))
+    db.session.add(dup)
+    db.session.flush()
+    suspicion = DuplicateSuspicion(resident_id=dup.id, candidate_id=res.id, site_id=site.id)
+    conflict = Conflict(entity="resident", entity_id=res.id, site_id=site.id, field="phone", kept_value=res.phone,
+                        kept_seq=res.seq, lost_value="07 00 00 00 00", lost_base_seq=res.seq - 1)
+    rejection = Rejection(client_id=uuid.uuid4(), n=1, site_id=site.id, op="visit.create", code="invalid",
+                          reason={"code": "invalid", "message": "Données invalides."}, args={})
+    db.session.add_all([suspicion, conflict, rejection])
+    db.session.commit()
+    w.ids.update({f"{side}_duplicate": str(suspicion.id), f"{side}_conflict": str(conflict.id),
+                  f"{side}_rejection": str(rejection.id), f"{side}_site_code": site.code})
+
+
 @pytest.fixture
 def world(make) -> World:
     from server.models import Event
@@ -68,6 +91,7 @@ def world(make) -> World:
         w.ids.update({f"{side}_site": str(site.id), f"{side}_household": str(hh.id), f"{side}_resident": str(res.id),
                       f"{side}_action": str(action.id), f"{side}_event": str(ev.id)})
         w.ids[f"{side}_site_obj"] = site
+        _review_items(w, side, site, hh, res)
     own, other = w.ids.pop("own_site_obj"), w.ids.pop("other_site_obj")
     for role in ROLES:
         w.users[role] = make.user(role, sites=[own] if role in ("gardien", "staff") else [])

@@ -24,15 +24,51 @@ class Row:
     url: Callable  # (world, side) -> url
     body: Callable | None = None  # (world, side, role) -> JSON body
     ok: int = 200
-    token: str = "access"  # "access" | "refresh" | "none" (public)
+    token: str = "access"  # "access" | "refresh" | "none" (public: the same answer for everyone)
+    anonymous: int | None = None  # what an anonymous caller gets, when not 401 (public) or ok
 
 
 def _unique_email(_w, _side, role):
     return f"nouveau-{role}-{uuid.uuid4().hex[:6]}@palier.test"
 
 
+def _b64(raw: bytes) -> str:
+    import base64
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+def _browser_subscription() -> dict:
+    return {"endpoint": f"https://fcm.googleapis.com/fcm/send/{uuid.uuid4().hex}",
+            "keys": {"p256dh": _b64(b"\x04" + bytes(64)), "auth": _b64(bytes(16))}}
+
+
+def _subscribe_body(w, side, role):
+    return {"subscription": _browser_subscription(), "site_code": w[side + "_site_code"], "kinds": ["atelier"],
+            "consent": True, "consent_text_version": "2026-01"}
+
+
+def _unsubscribe_body(w, side, role):
+    """A consent recorded just before, withdrawn with its token."""
+    from server import push
+    from server.extensions import db
+    from server.models import Site
+    site = db.session.get(Site, uuid.UUID(w[side + "_site"]))
+    sub = _browser_subscription()
+    _, token = push.subscribe(site, sub["endpoint"], sub["keys"]["p256dh"], sub["keys"]["auth"], ["atelier"], "v1")
+    db.session.commit()
+    return {"token": token}
+
+
+def _device(w, side, role):
+    return {"client_id": str(uuid.uuid4()), "app_version": "test", "pending": 0, "mutations": []}
+
+
+def _pull_body(w, side, role):
+    return {"client_id": str(uuid.uuid4()), "cursor": None}
+
+
 TABLE: dict[tuple[str, str], Row] = {
-    ("POST", "/api/auth/login"): Row(ALL, "plain", lambda w, s: "/api/auth/login", token="none",
+    ("POST", "/api/auth/login"): Row(ALL, "plain", lambda w, s: "/api/auth/login", token="none", anonymous=401,
                                      body=lambda w, s, role: {"email": w.users[role].email if role in w.users
                                                               else "anonyme@palier.test",
                                                               "password": "motdepasse-solide", "mode": "bearer"}),
@@ -59,6 +95,36 @@ TABLE: dict[tuple[str, str], Row] = {
                                                          "site_ids": [w[s + "_site"]]}),
     ("PATCH", "/api/users/<uuid:user_id>"): Row(("admin",), "plain", lambda w, s: f"/api/users/{w[s + '_gardien']}",
                                                 body=lambda w, s, role: {"display_name": "Nom changé"}),
+    # Sync (docs/PROTOCOL.md): push for the field roles; pull also for head office and admin.
+    ("POST", "/api/sync/push"): Row(FIELD, "plain", lambda w, s: "/api/sync/push", body=_device),
+    ("POST", "/api/sync/pull"): Row(ALL, "plain", lambda w, s: "/api/sync/pull", body=_pull_body),
+    # Review: head office and admin, on every site.
+    ("GET", "/api/review/conflicts"): Row(REVIEW, "plain", lambda w, s: "/api/review/conflicts"),
+    ("GET", "/api/review/duplicates"): Row(REVIEW, "plain", lambda w, s: "/api/review/duplicates"),
+    ("GET", "/api/review/rejections"): Row(REVIEW, "plain", lambda w, s: "/api/review/rejections"),
+    ("POST", "/api/review/conflicts/<uuid:conflict_id>/resolve"): Row(
+        REVIEW, "object", lambda w, s: f"/api/review/conflicts/{w[s + '_conflict']}/resolve",
+        body=lambda w, s, role: {"keep": "lost"}),
+    ("POST", "/api/review/duplicates/<uuid:suspicion_id>/merge"): Row(
+        REVIEW, "object", lambda w, s: f"/api/review/duplicates/{w[s + '_duplicate']}/merge", body=lambda *a: {}),
+    ("POST", "/api/review/duplicates/<uuid:suspicion_id>/distinct"): Row(
+        REVIEW, "object", lambda w, s: f"/api/review/duplicates/{w[s + '_duplicate']}/distinct"),
+    ("POST", "/api/review/rejections/<uuid:rejection_id>/dismiss"): Row(
+        REVIEW, "object", lambda w, s: f"/api/review/rejections/{w[s + '_rejection']}/dismiss"),
+    # Agenda and reminders: the public pages of a site (no login), the staff's QR code, head office's alerts.
+    ("GET", "/api/public/sites/<code>/agenda"): Row(
+        ALL, "plain", lambda w, s: f"/api/public/sites/{w[s + '_site_code']}/agenda", token="none"),
+    ("GET", "/api/public/sites/<code>/events/<uuid:event_id>"): Row(
+        ALL, "plain", lambda w, s: f"/api/public/sites/{w[s + '_site_code']}/events/{w[s + '_event']}", token="none"),
+    ("GET", "/api/public/vapid-public-key"): Row(ALL, "plain", lambda w, s: "/api/public/vapid-public-key",
+                                                 token="none"),
+    ("POST", "/api/public/subscriptions"): Row(ALL, "plain", lambda w, s: "/api/public/subscriptions", ok=201,
+                                               token="none", body=_subscribe_body),
+    ("POST", "/api/public/subscriptions/unsubscribe"): Row(
+        ALL, "plain", lambda w, s: "/api/public/subscriptions/unsubscribe", token="none", body=_unsubscribe_body),
+    ("GET", "/api/sites/<uuid:site_id>/subscribe-qr"): Row(
+        ALL, "object", lambda w, s: f"/api/sites/{w[s + '_site']}/subscribe-qr"),
+    ("GET", "/api/push/alerts"): Row(REVIEW, "plain", lambda w, s: "/api/push/alerts"),
 }
 
 
@@ -79,7 +145,7 @@ def test_every_row_is_a_route(app):
 
 def _expected(row: Row, role: str, side: str) -> set[int]:
     if role == "anonymous":
-        return {row.ok} if row.token == "none" and row.body is None else {401}
+        return {row.anonymous or (row.ok if row.token == "none" else 401)}
     if role not in row.roles:
         return {403}
     if side == "other" and role in FIELD and row.kind == "object":
@@ -105,18 +171,19 @@ CASES = [pytest.param(key, role, side, id=f"{key[0]} {key[1]} {role} {side}")
 
 
 @pytest.mark.parametrize("key,role,side", CASES)
-def test_matrix(as_role, world, key, role, side):
+def test_matrix(app, as_role, world, key, role, side):
     row = TABLE[key]
+    app.config.update(VAPID_PUBLIC_KEY="BPublicKeyForTheMatrix", VAPID_PRIVATE_KEY="private-key-for-the-matrix")
     resp = _call(as_role, world, key, row, role, side)
     assert resp.status_code in _expected(row, role, side), (resp.status_code, resp.get_data(as_text=True)[:300])
     if resp.status_code >= 400:
         assert set(resp.get_json()) == {"error"}, "one error shape"
-    if role in FIELD:
+    if role in FIELD and row.token != "none":
         # Whatever the answer, nothing of a site the user does not work on is in it.
         text = resp.get_data(as_text=True)
         leaked = [k for k, v in world.ids.items() if k.startswith("other_") and k != "other_gardien" and v in text]
         assert not leaked, f"{role} received {leaked}"
-    if resp.status_code == 200 and row.kind == "list" and role in REVIEW:
+    if resp.status_code == 200 and row.kind == "list" and role in REVIEW and side == "other":
         items = resp.get_json()
         items = items["items"] if isinstance(items, dict) else items
         assert items, "head office reads every site"

@@ -120,8 +120,20 @@ class Dataset:
 
 
 @pytest.fixture
-def live(_schema, pwa_dist):
-    with LiveServer(_schema, pwa_dist) as server:
+def live_config() -> dict:
+    """Extra app config of the live server; a test module overrides this fixture (e.g. short token lifetimes)."""
+    return {}
+
+
+@pytest.fixture
+def live_dist(pwa_dist) -> Path:
+    """The dist the live server serves; a test module overrides it to serve a copy it rebuilds."""
+    return pwa_dist
+
+
+@pytest.fixture
+def live(_schema, live_dist, live_config):
+    with LiveServer(_schema, live_dist, **live_config) as server:
         server.data = Dataset(server)
         yield server
 

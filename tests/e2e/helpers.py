@@ -1,6 +1,7 @@
 """Helpers of the e2e tests: build the app, log in, wait for the sync, read the outbox from IndexedDB."""
 import os
 import subprocess
+import time
 from pathlib import Path
 
 PWA = Path(__file__).resolve().parents[2] / "pwa"
@@ -54,3 +55,44 @@ def outbox_count(page) -> int:
         db.close();
         return n;
     }""")
+
+
+_OPEN_USER_DB = """const open = (name) => new Promise((ok, ko) => { const r = indexedDB.open(name); r.onsuccess = () => ok(r.result); r.onerror = ko; });
+        const dev = await open('palier-device');
+        const uid = await new Promise((ok) => { const r = dev.transaction('kv').objectStore('kv').get('current_user'); r.onsuccess = () => ok(r.result); });
+        dev.close();
+        const db = await open(`palier-u-${uid}`);"""
+
+
+def idb_all(page, store: str) -> list:
+    """Every record of one store of the logged-in user's IndexedDB (read straight, not through the UI)."""
+    return page.evaluate("""async (store) => { %s
+        const rows = await new Promise((ok) => { const r = db.transaction(store).objectStore(store).getAll(); r.onsuccess = () => ok(r.result); });
+        db.close();
+        return rows; }""" % _OPEN_USER_DB, store)
+
+
+def idb_meta(page, key: str):
+    return page.evaluate("""async (key) => { %s
+        const v = await new Promise((ok) => { const r = db.transaction('meta').objectStore('meta').get(key); r.onsuccess = () => ok(r.result); });
+        db.close();
+        return v ?? null; }""" % _OPEN_USER_DB, key)
+
+
+def open_household(page, door: str, site="Résidence Vauban"):
+    page.get_by_role("link", name="Sites").click()
+    page.get_by_role("link", name=site).click()
+    page.get_by_role("link", name=f"Porte {door}").click()
+    page.get_by_role("heading", name="Habitants").wait_for()
+
+
+def sync_now(page, timeout_s=30):
+    """Presses the sync button and waits until a NEW successful sync is recorded (meta last_sync changes)."""
+    before = idb_meta(page, "last_sync")
+    page.get_by_role("button", name="Synchroniser", exact=True).click()
+    deadline = time.monotonic() + timeout_s
+    while idb_meta(page, "last_sync") == before:
+        if time.monotonic() > deadline:
+            raise AssertionError("no new successful sync after pressing Synchroniser")
+        page.wait_for_timeout(100)
+    wait_synced(page, pending=0)

@@ -19,12 +19,11 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.config.from_prefixed_env("PALIER")
     if test_config:
         app.config.update(test_config)
+    # Before any default is filled in: production must have set each of these itself.
+    config_mod.check_production(app.config)
     if not app.config.get("SECRET_KEY"):
-        if app.config["ENV_NAME"] == "production":
-            config_mod.check_production(app.config)
         app.config["SECRET_KEY"] = config_mod.secret_key_for(app.instance_path)
     app.config.setdefault("JWT_SECRET_KEY", app.config["SECRET_KEY"])
-    config_mod.check_production(app.config)
 
     register_extensions(app)
     register_blueprints(app)

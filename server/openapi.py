@@ -1,4 +1,7 @@
 """The OpenAPI document, generated from the marshmallow schemas and the views' docstrings."""
+import re
+from http import HTTPStatus
+
 from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
 from apispec_webframeworks.flask import FlaskPlugin
@@ -35,7 +38,21 @@ def build_spec(app: Flask) -> dict:
                 continue
             if view.__doc__ and "---" in view.__doc__:
                 spec.path(view=view, app=app)
-    return spec.to_dict()
+    out = spec.to_dict()
+    # OpenAPI 3 requires a description on every response and every path parameter declared; the docstrings
+    # give the schemas only: fill in the rest from the status and the URL rule.
+    for path, operations in out.get("paths", {}).items():
+        for operation in operations.values():
+            declared = {p.get("name") for p in operation.get("parameters", []) if p.get("in") == "path"}
+            for name in re.findall(r"{(\w+)}", path):
+                if name not in declared:
+                    schema = {"type": "string", "format": "uuid"} if name.endswith("id") else {"type": "string"}
+                    operation.setdefault("parameters", []).append(
+                        {"in": "path", "name": name, "required": True, "schema": schema})
+            for status, response in (operation.get("responses") or {}).items():
+                if isinstance(response, dict) and "$ref" not in response:
+                    response.setdefault("description", HTTPStatus(int(status)).phrase)
+    return out
 
 
 @bp.get("/openapi.json")

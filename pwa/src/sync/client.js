@@ -105,12 +105,14 @@ export async function applyPage(db, page) {
   }
   const stores = Object.fromEntries(ENTITIES.map((e) => [e, tx.objectStore(e)]));
   const local = tx.objectStore('local');
+  // The server's copy replaces a local change's mark; the marks are few, so they are read once, not probed per row.
+  const marked = new Set(page.reset ? [] : (await local.getAllKeys()).map(([e, id]) => `${e}\u0000${id}`));
   for (const c of page.changes) {
     const store = stores[c.entity];
     if (!store) continue; // an entity this version does not know yet
     if (c.deleted) store.delete(c.id);
     else store.put({ ...c.data, id: c.id, seq: c.seq });
-    local.delete([c.entity, c.id]);
+    if (marked.has(`${c.entity}\u0000${c.id}`)) local.delete([c.entity, c.id]);
   }
   const meta = tx.objectStore('meta');
   meta.put(page.cursor, 'cursor');

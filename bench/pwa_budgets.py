@@ -1,0 +1,183 @@
+"""The PWA's budgets, side by side in one run in headless Chromium (Debian's) on this machine:
+offline reload to a usable screen, saving a visit vs a raw IndexedDB put, applying a 10,000-record pull vs a raw
+bulk put, JS+CSS gzipped, and Lighthouse (mobile) when `npx lighthouse` runs here.
+
+    .venv/bin/python -m bench.pwa_budgets [--runs 9]
+
+The app's own modules (pwa/src/outbox.js, sync/client.js, db.js) are bundled by esbuild for the in-page timings,
+so the code measured is the code shipped; the raw baselines use IndexedDB directly in the same page.
+"""
+import argparse
+import gzip
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import tempfile
+from pathlib import Path
+
+from flask_migrate import upgrade
+from playwright.sync_api import sync_playwright
+
+from server import create_app
+from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS, PHONE, Dataset, LiveServer
+from tests.e2e.helpers import PWA, build_pwa, login, wait_controlled, wait_synced
+
+# Exposes the app's storage and sync functions to the page for timing (bundled, never shipped).
+ENTRY = """
+import { openDB } from 'idb';
+import { openUserDb, dropUserDb } from './db.js';
+import { record, uuid } from './outbox.js';
+import { applyPage, reconcile } from './sync/client.js';
+globalThis.PalierBench = { openDB, openUserDb, dropUserDb, record, uuid, applyPage, reconcile };
+"""
+
+# Records when the first usable screen ("Mes sites" with its list) appears, from the navigation start.
+USABLE_PROBE = """
+new MutationObserver((_, obs) => {
+  const h = document.querySelector('main h1');
+  if (h && h.textContent.includes('Mes sites') && document.querySelector('a[href^="#/site/"]')) {
+    window.__usable = performance.now(); obs.disconnect();
+  }
+}).observe(document, { childList: true, subtree: true });
+"""
+
+TIMINGS = """async ({ saves, pullSize, pullRuns }) => {
+  const B = globalThis.PalierBench;
+  const tag = `${Date.now()}-${Math.random()}`;
+  const p95 = (xs) => { const s = [...xs].sort((a, b) => a - b); return s[Math.min(s.length - 1, Math.ceil(0.95 * s.length) - 1)]; };
+  const median = (xs) => { const s = [...xs].sort((a, b) => a - b); const m = s.length >> 1; return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2; };
+  const hh = { id: B.uuid(), site_id: B.uuid(), building: 'A', staircase: '1', floor: '2', door: '21', landlord_ref: 'X', seq: 1 };
+  const visit = () => ({ id: B.uuid(), household_id: hh.id, visited_at: new Date().toISOString(), outcome: 'talked',
+    interests: [], needs: ['isolement'], follow_up: false, consent_recontact: true, resident_id: null, note: 'RAS' });
+
+  // Saving a visit (outbox entry + local copy + counter, one transaction) vs a raw put of the same object.
+  const app = await B.openUserDb(`bench-app-${tag}`);
+  await app.put('household', hh);
+  await app.put('meta', B.uuid(), 'client_id');
+  const raw = await B.openDB(`bench-raw-${tag}`, 1, { upgrade(db) { db.createObjectStore('visit', { keyPath: 'id' }); } });
+  const save = [], put = [];
+  for (let i = 0; i < saves; i += 1) {  // interleaved, so both meet the same browser state
+    let t = performance.now();
+    await B.record(app, 'visit.create', visit());
+    save.push(performance.now() - t);
+    t = performance.now();
+    const tx = raw.transaction('visit', 'readwrite'); tx.store.put(visit()); await tx.done;
+    put.push(performance.now() - t);
+  }
+
+  // Applying a pull of pullSize residents (applyPage + reconcile, as pull() does) vs one raw bulk put.
+  const changes = Array.from({ length: pullSize }, (_, i) => ({ entity: 'resident', id: B.uuid(), seq: i + 1, deleted: false,
+    data: { household_id: hh.id, site_id: hh.site_id, first_name: `Prénom${i}`, last_name: `Nom${i}`, phone: '',
+            email: '', consent_contact: false, consent_image: false, duplicate_of: null } }));
+  const page = { changes, cursor: 'c1', has_more: false, reset: false, last_applied: 0 };
+  const apply = [], bulk = [];
+  for (let r = 0; r < pullRuns; r += 1) {
+    const db = await B.openUserDb(`bench-pull-${tag}-${r}`);
+    let t = performance.now();
+    await B.applyPage(db, page);
+    await B.reconcile(db, 0);
+    apply.push(performance.now() - t);
+    await B.dropUserDb(db, `bench-pull-${tag}-${r}`);
+    const rdb = await B.openDB(`bench-bulk-${tag}-${r}`, 1, { upgrade(d) { d.createObjectStore('resident', { keyPath: 'id' }); } });
+    t = performance.now();
+    const tx = rdb.transaction('resident', 'readwrite');
+    for (const c of changes) tx.store.put({ ...c.data, id: c.id, seq: c.seq });
+    await tx.done;
+    bulk.push(performance.now() - t);
+    rdb.close();
+  }
+  app.close(); raw.close();
+  return { save_p95: p95(save), save_median: median(save), put_p95: p95(put), put_median: median(put),
+           apply_median: median(apply), bulk_median: median(bulk), saves, pullSize, pullRuns };
+}"""
+
+
+def bench_bundle() -> str:
+    script = ("require('esbuild').build({stdin:{contents:process.argv[1],resolveDir:process.argv[2]},bundle:true,"
+              "format:'iife',write:false,minify:true,logLevel:'error'})"
+              ".then(r=>process.stdout.write(r.outputFiles[0].text))")
+    out = subprocess.run(["node", "-e", script, ENTRY, str(PWA / "src")], cwd=PWA, check=True, capture_output=True,
+                         text=True)
+    return out.stdout
+
+
+def shipped_sizes(dist: Path) -> dict:
+    v = json.loads((dist / "version.json").read_text())
+    size = {k: len(gzip.compress((dist / v[k].lstrip("/")).read_bytes(), 9)) for k in ("js", "css")}
+    return {"js_gz": size["js"], "css_gz": size["css"]}
+
+
+def lighthouse(url: str) -> dict | str:
+    """Lighthouse mobile (default form factor) with the system Chromium; a plain reason string when it cannot run."""
+    if not (PWA / "node_modules" / ".bin" / "lighthouse").exists():
+        return "not run: lighthouse is not installed in pwa/node_modules"
+    out = Path(tempfile.mkdtemp()) / "lh.json"
+    env = {**os.environ, "CHROME_PATH": CHROMIUM}
+    proc = subprocess.run(
+        ["npx", "--no-install", "lighthouse", url, "--output=json", f"--output-path={out}", "--quiet",
+         "--only-categories=performance,accessibility,best-practices",
+         "--chrome-flags=--headless=new --no-sandbox --disable-gpu"], cwd=PWA, env=env, capture_output=True,
+        text=True, timeout=300)
+    if proc.returncode != 0 or not out.exists():
+        return f"not run: lighthouse exited {proc.returncode}: {(proc.stderr or proc.stdout).strip()[-300:]}"
+    report = json.loads(out.read_text())
+    shutil.rmtree(out.parent, ignore_errors=True)
+    scores = {k: round(c["score"] * 100) for k, c in report["categories"].items() if c.get("score") is not None}
+    serious = [a["id"] for a in report["audits"].values()
+               if a.get("details", {}).get("debugData", {}).get("impact") in ("serious", "critical")
+               and a.get("score") == 0]
+    return {**scores, "axe_serious": serious, "lighthouse": report.get("lighthouseVersion")}
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--runs", type=int, default=9, help="offline reloads measured (median)")
+    ap.add_argument("--saves", type=int, default=300)
+    ap.add_argument("--pull-runs", type=int, default=5)
+    args = ap.parse_args()
+
+    build_pwa()
+    dist = PWA / "dist"
+    url = f"sqlite:///{tempfile.mkdtemp()}/bench.sqlite3"
+    schema_app = create_app({"SQLALCHEMY_DATABASE_URI": url, "SECRET_KEY": "bench-budgets-" * 4})
+    with schema_app.app_context():
+        upgrade()
+    bundle = bench_bundle()
+    results = {"sizes": shipped_sizes(dist)}
+    with LiveServer(url, dist) as server:
+        Dataset(server)
+        with sync_playwright() as pw:
+            b = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            ctx = b.new_context(base_url=server.url, bypass_csp=True, **PHONE)
+            ctx.add_init_script(USABLE_PROBE)
+            page = ctx.new_page()
+            page.goto("/")
+            login(page)
+            wait_synced(page)
+            wait_controlled(page)
+            ctx.set_offline(True)
+            reloads = []
+            for _ in range(args.runs + 1):  # the first one warms the caches and is not counted
+                page.goto("/#/")
+                page.reload()
+                page.wait_for_function("window.__usable !== undefined", timeout=30_000)
+                reloads.append(page.evaluate("window.__usable"))
+            results["offline_reload_ms"] = {"median": statistics.median(reloads[1:]), "max": max(reloads[1:]),
+                                            "runs": args.runs}
+            page.add_script_tag(content=bundle)
+            results["storage"] = page.evaluate(TIMINGS, {"saves": args.saves, "pullSize": 10_000,
+                                                         "pullRuns": args.pull_runs})
+            results["chromium"] = b.version
+            b.close()
+        ctx_url = server.url
+        results["lighthouse"] = lighthouse(ctx_url + "/")
+    s = results["storage"]
+    results["ratios"] = {"save_p95_vs_put_p95": s["save_p95"] / s["put_p95"],
+                         "pull_speed_vs_bulk": s["bulk_median"] / s["apply_median"]}
+    print(json.dumps(results, indent=2, ensure_ascii=False))
+
+
+if __name__ == "__main__":
+    main()

@@ -217,9 +217,9 @@ def _bump(session, model, where, values: dict) -> int:
         return 0
     first = next_seq(session, len(ids))
     now = datetime.now(timezone.utc)
-    session.execute(sa.update(model).where(model.id == sa.bindparam("b_id"))
-                    .values(seq=sa.bindparam("b_seq"), updated_at=now, **values)
-                    .execution_options(synchronize_session=False),
+    t = model.__table__  # Core executemany: one statement, a seq per row
+    session.execute(sa.update(t).where(t.c.id == sa.bindparam("b_id"))
+                    .values(seq=sa.bindparam("b_seq"), updated_at=now, **values),
                     [{"b_id": i, "b_seq": first + k} for k, i in enumerate(ids)])
     return len(ids)
 

@@ -39,7 +39,12 @@ def _protocol_error(e: ProtocolError):
 def _body():
     if not request.is_json:
         raise ApiError(415, "unsupported_media_type", "Le corps doit être du JSON (application/json).")
-    body = request.get_json(silent=True)  # a body over MAX_CONTENT_LENGTH raises 413 here, chunked or not
+    limit = current_app.config.get("MAX_CONTENT_LENGTH")
+    if request.content_length is None and limit:
+        # Chunked: werkzeug cuts the stream at the limit without a word; a cut body must be a 413, not a 400.
+        if len(request.get_data(cache=True)) >= limit:
+            raise ApiError(413, "payload_too_large", "Requête trop volumineuse.")
+    body = request.get_json(silent=True)  # a declared length over MAX_CONTENT_LENGTH raises 413 here
     if not isinstance(body, dict):
         raise ApiError(400, "bad_json", "Le corps n'est pas un objet JSON valide.")
     return body

@@ -22,41 +22,40 @@ export function uuid() {
   return crypto.randomUUID();
 }
 
+// The record a created row takes its site from (the server derives it the same way).
+const PARENT = { visit: ['household', 'household_id'], resident: ['household', 'household_id'],
+  engagement: ['resident', 'resident_id'], attendance: ['resident', 'resident_id'] };
+
 // Applies a mutation's effect on the phone's copy, inside the caller's transaction. Used when recording and
-// when re-applying the still-pending outbox on top of a pull.
+// when re-applying the still-pending outbox on top of a pull. Reads are issued together, then writes together:
+// one round trip each rather than one per request (a save is on the user's path; docs/benchmarks.md, PWA).
 export async function applyLocal(tx, entry) {
   const entity = OPS[entry.op];
   if (!entity) throw new Error(`unknown op ${entry.op}`);
   const store = tx.objectStore(entity);
   const { args } = entry;
   const [, verb] = entry.op.split('.');
-  const before = await store.get(args.id);
   const localStore = tx.objectStore('local');
   const key = [entity, args.id];
-  const mark = await localStore.get(key);
+  const parent = verb !== 'delete' && verb !== 'update' ? PARENT[entity] : undefined;
+  const [before, mark, owner] = await Promise.all([store.get(args.id), localStore.get(key),
+    parent ? tx.objectStore(parent[0]).get(args[parent[1]]) : undefined]);
   // base: the server's state before the first pending change, restored if the server does not confirm it.
-  await localStore.put({ entity, id: args.id, n: entry.n, base: mark ? mark.base : (before || null) });
+  const markPut = localStore.put({ entity, id: args.id, n: entry.n, base: mark ? mark.base : (before || null) });
   if (verb === 'delete') {
-    await store.delete(args.id);
+    await Promise.all([markPut, store.delete(args.id)]);
     return;
   }
   if (verb === 'update') {
-    if (!before) return;
-    await store.put({ ...before, ...args.changes, _n: entry.n });
+    await Promise.all([markPut, before && store.put({ ...before, ...args.changes, _n: entry.n })]);
     return;
   }
   const record = { ...args, _n: entry.n };
   delete record.base_seq;
-  if (entity === 'visit' || entity === 'resident') {
-    const hh = await tx.objectStore('household').get(args.household_id);
-    record.site_id = hh ? hh.site_id : null;
-  } else if (entity === 'engagement' || entity === 'attendance') {
-    const res = await tx.objectStore('resident').get(args.resident_id);
-    record.site_id = res ? res.site_id : null;
-  }
+  if (parent) record.site_id = owner ? owner.site_id : null;
   if (entity === 'engagement') record.status = args.status || 'active';
   if (entity === 'resident') record.duplicate_of = null;
-  await store.put(record);
+  await Promise.all([markPut, store.put(record)]);
 }
 
 // Records one mutation: outbox entry + local effect + counter, atomically. Returns the entry.
@@ -66,9 +65,7 @@ export async function record(db, op, args, now = () => new Date()) {
     const meta = tx.objectStore('meta');
     const n = ((await meta.get('counter')) || 0) + 1;
     const entry = { n, op, at: isoLocal(now()), args };
-    await meta.put(n, 'counter');
-    await tx.objectStore('outbox').add(entry);
-    await applyLocal(tx, entry);
+    await Promise.all([meta.put(n, 'counter'), tx.objectStore('outbox').add(entry), applyLocal(tx, entry)]);
     await tx.done;
     return entry;
   } catch (err) {

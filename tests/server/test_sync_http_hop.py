@@ -1,0 +1,161 @@
+"""Through a real HTTP hop: a proxy on loopback that cuts the response after the server answered."""
+import http.client
+import json
+import socket
+import threading
+import uuid
+from datetime import datetime, timezone
+
+import pytest
+import sqlalchemy as sa
+from werkzeug.serving import make_server
+
+from server.extensions import db
+from server.models import MutationLog, Visit
+
+
+class CuttingProxy:
+    """Forwards one request per connection; while `cuts` > 0, drops a push's response after reading it whole."""
+
+    def __init__(self, upstream_port):
+        self.upstream_port, self.cuts, self.cut_done = upstream_port, 0, 0
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _read_request(self, conn):
+        data = b""
+        while b"\r\n\r\n" not in data:
+            chunk = conn.recv(65536)
+            if not chunk:
+                return None
+            data += chunk
+        head, body = data.split(b"\r\n\r\n", 1)
+        length = 0
+        for line in head.split(b"\r\n")[1:]:
+            name, _, value = line.partition(b":")
+            if name.strip().lower() == b"content-length":
+                length = int(value)
+        while len(body) < length:
+            body += conn.recv(65536)
+        return head, body
+
+    def _serve(self):
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            with conn:
+                req = self._read_request(conn)
+                if req is None:
+                    continue
+                head, body = req
+                with socket.create_connection(("127.0.0.1", self.upstream_port)) as up:
+                    up.sendall(head + b"\r\n\r\n" + body)
+                    response = b""
+                    while chunk := up.recv(65536):
+                        response += chunk
+                if b"/api/sync/push" in head.split(b"\r\n")[0] and self.cuts > 0:
+                    self.cuts -= 1
+                    self.cut_done += 1
+                    conn.shutdown(socket.SHUT_RDWR)  # the server committed; the device never hears of it
+                    continue
+                conn.sendall(response)
+
+    def close(self):
+        self.sock.close()
+
+
+@pytest.fixture
+def live(app):
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    proxy = CuttingProxy(server.server_port)
+    yield server, proxy
+    proxy.close()
+    server.shutdown()
+    thread.join()
+
+
+def _post(port, path, body, token=None):
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    headers = {"Content-Type": "application/json", "Connection": "close"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    try:
+        conn.request("POST", path, body=json.dumps(body), headers=headers)
+        resp = conn.getresponse()
+        return resp.status, json.loads(resp.read() or b"null")
+    finally:
+        conn.close()
+
+
+class FieldDevice:
+    """A phone's outbox: numbered mutations kept until the server says they are decided."""
+
+    def __init__(self, port, token):
+        self.port, self.token = port, token
+        self.client_id = str(uuid.uuid4())
+        self.outbox, self.next_n, self.network_errors = [], 1, 0
+
+    def record_visit(self, household_id):
+        now = datetime.now(timezone.utc).isoformat()
+        self.outbox.append({"n": self.next_n, "op": "visit.create", "at": now,
+                            "args": {"id": str(uuid.uuid4()), "household_id": household_id, "visited_at": now,
+                                     "outcome": "talked"}})
+        self.next_n += 1
+
+    def sync(self, attempts=10):
+        for _ in range(attempts):
+            try:
+                status, body = _post(self.port, "/api/sync/push",
+                                     {"client_id": self.client_id, "mutations": self.outbox}, self.token)
+            except (ConnectionError, http.client.HTTPException, OSError):
+                self.network_errors += 1
+                continue  # same n, same body: harmless if the server had committed
+            assert status == 200, body
+            status, pulled = _post(self.port, "/api/sync/pull", {"client_id": self.client_id, "cursor": None},
+                                   self.token)
+            assert status == 200
+            self.outbox = [m for m in self.outbox if m["n"] > pulled["last_applied"]]
+            return body
+        raise AssertionError("never synced")
+
+
+def test_three_lost_responses_in_a_row_then_exactly_once(live, world):
+    server, proxy = live
+    status, body = _post(proxy.port, "/api/auth/login", {"email": world.users["staff"].email,
+                                                          "password": "motdepasse-solide", "mode": "bearer"})
+    assert status == 200
+    device = FieldDevice(proxy.port, body["access_token"])
+    for _ in range(5):
+        device.record_visit(world["own_household"])
+    sent = {m["args"]["id"] for m in device.outbox}
+    proxy.cuts = 3
+    answer = device.sync()
+    assert proxy.cut_done == 3 and device.network_errors == 3
+    assert all(r["replayed"] for r in answer["results"])  # the first attempt had committed them all
+    assert device.outbox == []
+    db.session.rollback()
+    visits = db.session.execute(sa.select(Visit.id)).scalars().all()
+    assert sorted(str(v) for v in visits) == sorted(sent)
+    assert db.session.execute(sa.select(sa.func.count()).select_from(MutationLog)).scalar_one() == 5
+
+
+def test_chunked_body_over_the_limit_is_a_json_413(live, world, app):
+    server, _proxy = live
+    app.config["MAX_CONTENT_LENGTH"] = 4096
+    status, body = _post(server.server_port, "/api/auth/login", {"email": world.users["staff"].email,
+                                                                  "password": "motdepasse-solide", "mode": "bearer"})
+    conn = http.client.HTTPConnection("127.0.0.1", server.server_port, timeout=30)
+    payload = json.dumps({"client_id": str(uuid.uuid4()), "mutations": [], "app_version": "x" * 8000}).encode()
+    conn.request("POST", "/api/sync/push", body=iter([payload[i:i + 1000] for i in range(0, len(payload), 1000)]),
+                 headers={"Content-Type": "application/json", "Authorization": f"Bearer {body['access_token']}",
+                          "Connection": "close"}, encode_chunked=True)
+    resp = conn.getresponse()
+    assert resp.status == 413
+    assert json.loads(resp.read())["error"]["code"] == "payload_too_large"
+    conn.close()

@@ -62,5 +62,6 @@ def test_update_deployed_while_offline(live, live_dist, phone):
     page.get_by_role("link", name="Sites").click()
     page.get_by_role("link", name="Résidence Vauban").click()
     page.get_by_role("link", name="Porte 10").click()
-    assert page.get_by_text("Absent").count() == 1
+    page.get_by_text("Absent", exact=True).wait_for()  # the visit list is read from IndexedDB after the render
+    assert page.get_by_text("Absent", exact=True).count() == 1
     assert live.query(lambda s: s.scalar(sa.select(sa.func.count()).select_from(Visit))) == 1

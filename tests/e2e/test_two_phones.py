@@ -90,6 +90,7 @@ def test_two_phones_converge_with_one_conflict_and_one_duplicate(browser, live, 
         assert page.get_by_label("Téléphone").input_value() == "06 11 11 11 11"
         page.go_back()
         page.get_by_role("heading", name="Habitants").wait_for()
+        page.locator("li", has_text="Maryse Moreau").wait_for()  # the residents are read after the heading
         assert page.locator("li", has_text="Nadia Haddad").count() == 2
 
     server = live.query(lambda s: sorted(

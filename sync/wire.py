@@ -108,10 +108,12 @@ def wire_value(v):
     return str(v)
 
 
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)  # made once: hot path
+
+
 def body_hash(op: str, args, at: str) -> str:
     """sha256 of the canonical JSON of op, args and at: what a replay must match."""
-    canon = json.dumps({"op": op, "args": args, "at": at}, sort_keys=True, separators=(",", ":"),
-                       ensure_ascii=False)
+    canon = _CANONICAL.encode({"op": op, "args": args, "at": at})
     return hashlib.sha256(canon.encode("utf-8")).hexdigest()
 
 
@@ -158,13 +160,11 @@ def parse_push(body, max_mutations: int) -> PushRequest:
         muts = []
     parsed, mut_errors = [], {}
     for i, m in enumerate(muts):
-        err = _check_mutation(m)
+        at, err = _check_mutation(m)
         if err:
             mut_errors[i] = err
             continue
-        at_raw = m["at"]
-        parsed.append(Mutation(m["n"], m["op"], parse_aware(at_raw), m["args"],
-                               body_hash(m["op"], m["args"], at_raw)))
+        parsed.append(Mutation(m["n"], m["op"], at, m["args"], body_hash(m["op"], m["args"], m["at"])))
     if not mut_errors:
         for prev, cur in zip(parsed, parsed[1:]):
             if cur.n != prev.n + 1:
@@ -177,9 +177,9 @@ def parse_push(body, max_mutations: int) -> PushRequest:
     return PushRequest(parse_client_id(body["client_id"]), app_version, pending, parsed)
 
 
-def _check_mutation(m) -> dict | None:
+def _check_mutation(m) -> tuple:
     if not isinstance(m, dict):
-        return {"_schema": ["Objet JSON attendu."]}
+        return None, {"_schema": ["Objet JSON attendu."]}
     err = {k: ["Champ inconnu."] for k in m if k not in _MUTATION_KEYS}
     if not _is_int(m.get("n")) or m["n"] < 1:
         err["n"] = ["Nombre entier positif attendu."]
@@ -187,11 +187,12 @@ def _check_mutation(m) -> dict | None:
         err["op"] = ["Opération inconnue."]
     if not isinstance(m.get("args"), dict):
         err["args"] = ["Objet JSON attendu."]
+    at = None
     try:
-        parse_aware(m.get("at"))
+        at = parse_aware(m.get("at"))
     except ValueError as e:
         err["at"] = [str(e)]
-    return err or None
+    return at, (err or None)
 
 
 def parse_pull(body, max_limit: int, default_limit: int) -> tuple[str, str | None, int]:

@@ -14,7 +14,7 @@ from sync.wire import Principal, ProtocolError
 from . import services
 from .database import next_seq
 from .models import (Action, Attendance, Conflict, Device, DuplicateSuspicion, Engagement, Event, HeadCount,
-                     Household, MutationLog, Rejection, Resident, Site, User, Visit, event_sites)
+                     Household, MutationLog, Rejection, Resident, Site, User, UTCDateTime, Visit, event_sites)
 
 MODELS = {"site": Site, "action": Action, "household": Household, "resident": Resident, "engagement": Engagement,
           "visit": Visit, "event": Event, "attendance": Attendance, "headcount": HeadCount}
@@ -22,6 +22,45 @@ TABLES = {e: m.__table__ for e, m in MODELS.items()}
 # Columns holding UUIDs, per table: strings in the protocol, uuid.UUID for the database.
 UUID_COLS = {e: frozenset(c.name for c in t.columns if isinstance(c.type, sa.Uuid)) for e, t in TABLES.items()}
 _PULL_EXTRA = ("id", "seq", "deleted")
+
+
+def _hex_uuid(h: str) -> str:
+    """A UUID as SQLite stores it (32 hex digits) in its canonical text form, without building a uuid.UUID."""
+    if len(h) == 32:
+        return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+    return str(uuid.UUID(h))
+
+
+def _isoformat(v) -> str:
+    return v.isoformat()
+
+
+_PULL_COLUMNS: dict = {}
+
+
+def _pull_columns(entity: str, dialect: str):
+    """What a pull selects of a table: the names, the column expressions (UUIDs read as text, so no uuid.UUID per
+    value) and the converters to wire values of the columns that need one. Made once per table and dialect."""
+    key = (entity, dialect)
+    if key not in _PULL_COLUMNS:
+        t = TABLES[entity]
+        names = [*_PULL_EXTRA, *(f for f in WIRE_FIELDS[entity] if f in t.c)]
+        if entity == "resident":
+            names.append("merged_into")
+        columns, converters = [], []
+        for name in names:
+            col = t.c[name]
+            if isinstance(col.type, sa.Uuid):
+                if dialect == "postgresql":
+                    col = sa.cast(col, sa.Text).label(name)
+                else:
+                    col = sa.type_coerce(col, sa.String).label(name)
+                    converters.append((name, _hex_uuid))
+            elif isinstance(col.type, (UTCDateTime, sa.Date)):
+                converters.append((name, _isoformat))
+            columns.append(col)
+        _PULL_COLUMNS[key] = (names, columns, tuple(converters))
+    return _PULL_COLUMNS[key]
 
 
 def principal_for(user: User) -> Principal:
@@ -184,28 +223,48 @@ class SqlStore:
 
     # -- pull --
 
-    def changes_since(self, entity, after_seq, site_ids, limit, include_deleted):
-        t = TABLES[entity]
-        names = [*_PULL_EXTRA, *(f for f in WIRE_FIELDS[entity] if f in t.c)]
-        if entity == "resident":
-            names.append("merged_into")
-        q = sa.select(*(t.c[n] for n in names)).where(t.c.seq > after_seq)
+    def _scoped(self, q, t, entity, after_seq, site_ids, include_deleted):
+        q = q.where(t.c.seq > after_seq)
         if not include_deleted:
             q = q.where(t.c.deleted.is_(False))
-        if site_ids is not None:
-            sites = _uuids(site_ids) or [uuid.UUID(int=0)]
-            if entity == "site":
-                q = q.where(t.c.id.in_(sites))
-            elif entity == "action":
-                q = q.where(sa.or_(t.c.site_id.is_(None), t.c.site_id.in_(sites)))
-            elif entity == "event":
-                q = q.where(sa.exists().where(event_sites.c.event_id == t.c.id, event_sites.c.site_id.in_(sites)))
-            else:
-                q = q.where(t.c.site_id.in_(sites))
-        rows = self.session.execute(q.order_by(t.c.seq).limit(limit)).mappings().all()
-        if entity != "event":
-            return rows
-        return list(self._records("event", rows).values())
+        if site_ids is None:
+            return q
+        sites = _uuids(site_ids) or [uuid.UUID(int=0)]
+        if entity == "site":
+            return q.where(t.c.id.in_(sites))
+        if entity == "action":
+            return q.where(sa.or_(t.c.site_id.is_(None), t.c.site_id.in_(sites)))
+        if entity == "event":
+            return q.where(sa.exists().where(event_sites.c.event_id == t.c.id, event_sites.c.site_id.in_(sites)))
+        return q.where(t.c.site_id.in_(sites))
+
+    def change_seqs(self, entity, after_seq, site_ids, limit, include_deleted):
+        t = TABLES[entity]
+        q = self._scoped(sa.select(t.c.seq), t, entity, after_seq, site_ids, include_deleted)
+        return self.session.execute(q.order_by(t.c.seq).limit(limit)).scalars().all()
+
+    def changes_since(self, entity, after_seq, site_ids, up_to, include_deleted):
+        t = TABLES[entity]
+        names, columns, converters = _pull_columns(entity, self.dialect)
+        q = self._scoped(sa.select(*columns), t, entity, after_seq, site_ids, include_deleted)
+        if up_to is not None:
+            q = q.where(t.c.seq <= up_to)
+        out = []
+        for row in self.session.execute(q.order_by(t.c.seq)):
+            rec = dict(zip(names, row))
+            for name, convert in converters:
+                v = rec[name]
+                if v is not None:
+                    rec[name] = convert(v)
+            out.append(rec)
+        if entity == "event" and out:
+            by_id = {rec["id"]: rec for rec in out}
+            for rec in out:
+                rec["site_ids"] = []
+            for ev, site in self.session.execute(sa.select(event_sites.c.event_id, event_sites.c.site_id).where(
+                    event_sites.c.event_id.in_(_uuids(by_id)))):
+                by_id[str(ev)]["site_ids"].append(str(site))
+        return out
 
     def progress(self):
         return services.progress()

@@ -2,52 +2,67 @@
 import heapq
 
 from .store import ENTITIES, HIDDEN_FIELDS, WIRE_FIELDS, Store
-from .wire import Principal, PullResult, decode_cursor, encode_cursor, scope_hash, wire_value
+from .wire import Principal, PullResult, decode_cursor, encode_cursor, scope_hash
 
 
 def _shape(entity: str, fields: tuple):
-    """A fast row -> change function for one entity and role (plain dicts, no schema per row)."""
+    """A fast record -> change function for one entity and role: the store gives wire values already."""
 
     def change(rec) -> dict:
         if rec["deleted"]:
-            out = {"entity": entity, "id": str(rec["id"]), "seq": rec["seq"], "deleted": True, "data": None}
+            out = {"entity": entity, "id": rec["id"], "seq": rec["seq"], "deleted": True, "data": None}
             if entity == "resident" and rec.get("merged_into"):
-                out["merged_into"] = str(rec["merged_into"])
+                out["merged_into"] = rec["merged_into"]
             return out
-        return {"entity": entity, "id": str(rec["id"]), "seq": rec["seq"], "deleted": False,
-                "data": {f: wire_value(rec.get(f)) for f in fields}}
+        get = rec.get
+        return {"entity": entity, "id": rec["id"], "seq": rec["seq"], "deleted": False,
+                "data": {f: get(f) for f in fields}}
 
     return change
 
 
+def _page_bound(seqs: list[list[int]], limit: int) -> tuple[int | None, bool]:
+    """The highest seq of the page and whether more follow, from each table's first limit + 1 seqs.
+    None: everything fits in the page."""
+    merged = sorted(s for table in seqs for s in table)
+    if len(merged) <= limit:
+        return None, False
+    bound = merged[limit - 1]
+    return bound, merged[-1] > bound
+
+
 def compute_pull(store: Store, principal: Principal, client_id: str, cursor: str | None, limit: int) -> PullResult:
     """One page of changes. A missing cursor, or one made for another role or set of sites, restarts from the
-    beginning with reset=True: the device drops what it holds, so a site it lost leaves the phone."""
+    beginning with reset=True: the device drops what it holds, so a site it lost leaves the phone.
+
+    The page's upper seq bound comes first, from seq-only queries, so only the records of the page are read."""
     scope = scope_hash(principal)
     after, reset = 0, True
     if cursor:
         seq, cursor_scope = decode_cursor(cursor)
         if cursor_scope == scope:
             after, reset = seq, False
+    sites, include_deleted = principal.site_ids, not reset
+    seqs = {}
+    for entity in ENTITIES:
+        found = store.change_seqs(entity, after, sites, limit + 1, include_deleted)
+        if found:
+            seqs[entity] = found
+    bound, has_more = _page_bound(list(seqs.values()), limit)
     hidden = HIDDEN_FIELDS.get(principal.role, {})
     streams = []
-    for entity in ENTITIES:
-        rows = store.changes_since(entity, after, principal.site_ids, limit + 1, include_deleted=not reset)
+    for entity, found in seqs.items():
+        if bound is not None and found[0] > bound:
+            continue
+        rows = store.changes_since(entity, after, sites, bound, include_deleted)
         if rows:
-            fields = tuple(f for f in WIRE_FIELDS[entity] if f not in hidden.get(entity, ()))
-            shape = _shape(entity, fields)
-            streams.append([(r["seq"], entity, r, shape) for r in rows])
-    merged = heapq.merge(*streams, key=lambda t: t[0])
-    changes, last_seq, has_more = [], after, False
-    for seq, _entity, rec, shape in merged:
-        if len(changes) >= limit and seq != last_seq:
-            has_more = True
-            break
-        changes.append(shape(rec))
-        last_seq = seq
+            shape = _shape(entity, tuple(f for f in WIRE_FIELDS[entity] if f not in hidden.get(entity, ())))
+            streams.append([(r["seq"], shape(r)) for r in rows])
+    changes = [c for _seq, c in heapq.merge(*streams, key=lambda t: t[0])]
+    last_seq = changes[-1]["seq"] if changes else after
     device = store.lock_device(client_id, principal.user_id)
     device.last_pull_at = store.now()
     store.save_device(device)
-    sites = None if principal.site_ids is None else sorted(principal.site_ids)
+    scope_sites = None if sites is None else sorted(sites)
     return PullResult(encode_cursor(last_seq, scope), has_more, reset, device.last_applied,
-                      {"role": principal.role, "sites": sites}, store.progress(), changes)
+                      {"role": principal.role, "sites": scope_sites}, store.progress(), changes)

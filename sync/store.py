@@ -83,8 +83,14 @@ class Store(Protocol):
 
     def write(self, ws: WriteSet) -> None: ...
 
-    def changes_since(self, entity: str, after_seq: int, site_ids, limit: int, include_deleted: bool) -> list[dict]:
-        """Records of an entity with seq > after_seq in the given sites (None: all), by seq, at most limit."""
+    def change_seqs(self, entity: str, after_seq: int, site_ids, limit: int, include_deleted: bool) -> list[int]:
+        """The seqs of an entity's changes after after_seq in the given sites (None: all), ascending, at most limit:
+        a pull finds its page's upper bound from these before it reads any record."""
+
+    def changes_since(self, entity: str, after_seq: int, site_ids, up_to: int | None,
+                      include_deleted: bool) -> list[dict]:
+        """Records of an entity with after_seq < seq <= up_to (None: no bound) in the given sites, by seq, as wire
+        values (ids as strings, times in ISO 8601): id, seq, deleted, merged_into (residents) and WIRE_FIELDS."""
 
     def progress(self) -> dict: ...
 
@@ -157,16 +163,20 @@ class InMemoryStore:
         self.conflicts.extend(ws.conflicts)
         self.suspicions.extend({"status": "pending", **s} for s in ws.suspicions)
 
-    def changes_since(self, entity, after_seq, site_ids, limit, include_deleted):
-        rows = []
-        for rec in self.tables[entity].values():
-            if rec["seq"] <= after_seq or (rec["deleted"] and not include_deleted):
-                continue
-            if site_ids is not None and not _in_scope(entity, rec, site_ids):
-                continue
-            rows.append(rec)
+    def _changes(self, entity, after_seq, site_ids, include_deleted):
+        rows = [rec for rec in self.tables[entity].values()
+                if rec["seq"] > after_seq and (include_deleted or not rec["deleted"])
+                and (site_ids is None or _in_scope(entity, rec, site_ids))]
         rows.sort(key=lambda r: r["seq"])
-        return [copy.deepcopy(r) for r in rows[:limit]]
+        return rows
+
+    def change_seqs(self, entity, after_seq, site_ids, limit, include_deleted):
+        return [r["seq"] for r in self._changes(entity, after_seq, site_ids, include_deleted)[:limit]]
+
+    def changes_since(self, entity, after_seq, site_ids, up_to, include_deleted):
+        from .wire import wire_value
+        return [wire_value(r) for r in self._changes(entity, after_seq, site_ids, include_deleted)
+                if up_to is None or r["seq"] <= up_to]
 
     def progress(self):
         today = self.now().date()

@@ -11,7 +11,7 @@ FROM python:3.11-slim-bookworm
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PALIER_ENV_NAME=production PALIER_INSTANCE_PATH=/var/lib/palier PALIER_PWA_DIST=/app/pwa/dist
 WORKDIR /app
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md gunicorn.conf.py ./
 COPY server/ server/
 COPY sync/ sync/
 RUN pip install ".[postgres,redis]" \
@@ -19,4 +19,4 @@ RUN pip install ".[postgres,redis]" \
 COPY --from=pwa /src/pwa/dist/ pwa/dist/
 USER palier
 EXPOSE 8000
-CMD ["sh", "-c", "flask --app server db upgrade && exec gunicorn --workers 4 --threads 4 --bind 0.0.0.0:8000 --access-logfile - 'server:create_app()'"]
+CMD ["sh", "-c", "flask --app server db upgrade && exec gunicorn --workers 4 --threads 4 --bind 0.0.0.0:8000 'server:create_app()'"]

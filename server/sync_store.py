@@ -3,6 +3,8 @@
 The caller (the sync view) commits; everything a push writes goes through `write` at its end, after the device
 row and the change sequence were locked, so two pushes of one device serialize and seq order is commit order.
 """
+import functools
+import json
 import uuid
 from datetime import datetime, timezone
 
@@ -31,6 +33,13 @@ def _hex_uuid(h: str) -> str:
     return str(uuid.UUID(h))
 
 
+@functools.lru_cache(maxsize=4096)
+def _json_text(text: str):
+    """A JSON column read as text, decoded once per distinct value (a visit's interests and needs repeat a lot).
+    The values are shared between records: they are only serialized, never changed."""
+    return json.loads(text)
+
+
 def _isoformat(v) -> str:
     return v.isoformat()
 
@@ -56,6 +65,9 @@ def _pull_columns(entity: str, dialect: str):
                 else:
                     col = sa.type_coerce(col, sa.String).label(name)
                     converters.append((name, _hex_uuid))
+            elif isinstance(col.type, sa.JSON):
+                col = (sa.cast(col, sa.Text) if dialect == "postgresql" else sa.type_coerce(col, sa.String)).label(name)
+                converters.append((name, _json_text))
             elif isinstance(col.type, (UTCDateTime, sa.Date)):
                 converters.append((name, _isoformat))
             columns.append(col)
@@ -238,9 +250,11 @@ class SqlStore:
             return q.where(sa.exists().where(event_sites.c.event_id == t.c.id, event_sites.c.site_id.in_(sites)))
         return q.where(t.c.site_id.in_(sites))
 
-    def change_seqs(self, entity, after_seq, site_ids, limit, include_deleted):
+    def change_seqs(self, entity, after_seq, site_ids, limit, include_deleted, up_to=None):
         t = TABLES[entity]
         q = self._scoped(sa.select(t.c.seq), t, entity, after_seq, site_ids, include_deleted)
+        if up_to is not None:
+            q = q.where(t.c.seq <= up_to)
         return self.session.execute(q.order_by(t.c.seq).limit(limit)).scalars().all()
 
     def changes_since(self, entity, after_seq, site_ids, up_to, include_deleted):

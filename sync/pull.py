@@ -21,14 +21,19 @@ def _shape(entity: str, fields: tuple):
     return change
 
 
-def _page_bound(seqs: list[list[int]], limit: int) -> tuple[int | None, bool]:
-    """The highest seq of the page and whether more follow, from each table's first limit + 1 seqs.
-    None: everything fits in the page."""
-    merged = sorted(s for table in seqs for s in table)
-    if len(merged) <= limit:
-        return None, False
-    bound = merged[limit - 1]
-    return bound, merged[-1] > bound
+def _page_bound(store: Store, after: int, sites, limit: int, include_deleted: bool):
+    """Each table's first seqs, the page's highest seq and whether more follow (bound None: everything fits).
+    Only the limit + 1 lowest seqs of all tables matter, so each table is asked only below those found so far."""
+    seqs, lowest = {}, []
+    for entity in ENTITIES:
+        cap = lowest[limit] if len(lowest) > limit else None
+        found = store.change_seqs(entity, after, sites, limit + 1, include_deleted, cap)
+        if found:
+            seqs[entity] = found
+            lowest = heapq.nsmallest(limit + 1, heapq.merge(lowest, found))
+    if len(lowest) <= limit:
+        return seqs, None, False
+    return seqs, lowest[limit - 1], lowest[limit] > lowest[limit - 1]
 
 
 def compute_pull(store: Store, principal: Principal, client_id: str, cursor: str | None, limit: int) -> PullResult:
@@ -43,12 +48,7 @@ def compute_pull(store: Store, principal: Principal, client_id: str, cursor: str
         if cursor_scope == scope:
             after, reset = seq, False
     sites, include_deleted = principal.site_ids, not reset
-    seqs = {}
-    for entity in ENTITIES:
-        found = store.change_seqs(entity, after, sites, limit + 1, include_deleted)
-        if found:
-            seqs[entity] = found
-    bound, has_more = _page_bound(list(seqs.values()), limit)
+    seqs, bound, has_more = _page_bound(store, after, sites, limit, include_deleted)
     hidden = HIDDEN_FIELDS.get(principal.role, {})
     streams = []
     for entity, found in seqs.items():

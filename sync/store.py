@@ -83,9 +83,10 @@ class Store(Protocol):
 
     def write(self, ws: WriteSet) -> None: ...
 
-    def change_seqs(self, entity: str, after_seq: int, site_ids, limit: int, include_deleted: bool) -> list[int]:
-        """The seqs of an entity's changes after after_seq in the given sites (None: all), ascending, at most limit:
-        a pull finds its page's upper bound from these before it reads any record."""
+    def change_seqs(self, entity: str, after_seq: int, site_ids, limit: int, include_deleted: bool,
+                    up_to: int | None = None) -> list[int]:
+        """The seqs of an entity's changes after after_seq (and at most up_to) in the given sites (None: all),
+        ascending, at most limit: a pull finds its page's upper bound from these before it reads any record."""
 
     def changes_since(self, entity: str, after_seq: int, site_ids, up_to: int | None,
                       include_deleted: bool) -> list[dict]:
@@ -170,8 +171,9 @@ class InMemoryStore:
         rows.sort(key=lambda r: r["seq"])
         return rows
 
-    def change_seqs(self, entity, after_seq, site_ids, limit, include_deleted):
-        return [r["seq"] for r in self._changes(entity, after_seq, site_ids, include_deleted)[:limit]]
+    def change_seqs(self, entity, after_seq, site_ids, limit, include_deleted, up_to=None):
+        return [r["seq"] for r in self._changes(entity, after_seq, site_ids, include_deleted)
+                if up_to is None or r["seq"] <= up_to][:limit]
 
     def changes_since(self, entity, after_seq, site_ids, up_to, include_deleted):
         from .wire import wire_value

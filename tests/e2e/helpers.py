@@ -43,6 +43,18 @@ def wait_controlled(page):
     page.wait_for_function("navigator.serviceWorker.controller !== null", timeout=30_000)
 
 
+def start_phone(phone, email="staff@palier.test"):
+    """A new phone logged in online, its first sync done and the service worker in control: ready to go offline."""
+    ctx = phone()
+    page = ctx.new_page()
+    page.goto("/")
+    login(page, email=email)
+    page.get_by_role("link", name="Résidence Vauban").wait_for()
+    wait_synced(page)
+    wait_controlled(page)
+    return ctx, page
+
+
 def outbox_count(page) -> int:
     """Reads the outbox straight from IndexedDB (not from the UI) for the logged-in user."""
     return page.evaluate("""async () => {

@@ -5,7 +5,7 @@ import sqlalchemy as sa
 
 from server.models import Visit
 
-from .helpers import build_pwa, login, wait_controlled, wait_pending, wait_synced
+from .helpers import build_pwa, wait_pending, wait_synced, start_phone
 from .test_offline_shift import record_visit
 
 pytestmark = pytest.mark.e2e
@@ -25,13 +25,7 @@ def running_version(page) -> str:
 
 
 def test_update_deployed_while_offline(live, live_dist, phone):
-    ctx = phone()
-    page = ctx.new_page()
-    page.goto("/")
-    login(page)
-    page.get_by_role("link", name="Résidence Vauban").wait_for()
-    wait_synced(page)
-    wait_controlled(page)
+    ctx, page = start_phone(phone)
     assert running_version(page) == OLD
 
     ctx.set_offline(True)

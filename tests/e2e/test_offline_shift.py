@@ -6,7 +6,7 @@ import sqlalchemy as sa
 
 from server.models import Attendance, Engagement, Visit
 
-from .helpers import login, outbox_count, wait_controlled, wait_pending, wait_synced
+from .helpers import outbox_count, wait_pending, wait_synced, start_phone
 
 pytestmark = pytest.mark.e2e
 
@@ -24,13 +24,7 @@ def record_visit(page, household_door, outcome, need=None):
 
 
 def test_offline_start_records_and_syncs_exactly_once(live, phone):
-    ctx = phone()
-    page = ctx.new_page()
-    page.goto("/")
-    login(page)
-    page.get_by_role("link", name="Résidence Vauban").wait_for()
-    wait_synced(page)
-    wait_controlled(page)
+    ctx, page = start_phone(phone)
 
     ctx.set_offline(True)
     page.reload()

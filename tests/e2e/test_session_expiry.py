@@ -7,7 +7,7 @@ import sqlalchemy as sa
 
 from server.models import Visit
 
-from .helpers import login, outbox_count, sync_now, wait_controlled, wait_pending, wait_synced
+from .helpers import login, outbox_count, sync_now, wait_pending, wait_synced, start_phone
 from .test_offline_shift import record_visit
 
 pytestmark = pytest.mark.e2e
@@ -26,13 +26,7 @@ def visits(live):
 
 
 def test_expired_session_keeps_outbox_and_syncs_once_after_login(live, phone):
-    ctx = phone()
-    page = ctx.new_page()
-    page.goto("/")
-    login(page)
-    page.get_by_role("link", name="Résidence Vauban").wait_for()
-    wait_synced(page)
-    wait_controlled(page)
+    ctx, page = start_phone(phone)
 
     ctx.set_offline(True)
     record_visit(page, "10", "Échange")

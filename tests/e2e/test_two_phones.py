@@ -7,7 +7,7 @@ import sqlalchemy as sa
 
 from server.models import Resident
 
-from .helpers import PASSWORD, idb_all, login, open_household, sync_now, wait_controlled, wait_pending, wait_synced
+from .helpers import PASSWORD, idb_all, open_household, sync_now, wait_pending, wait_synced, start_phone
 
 pytestmark = pytest.mark.e2e
 
@@ -49,14 +49,7 @@ def test_two_phones_converge_with_one_conflict_and_one_duplicate(browser, live, 
     data = live.data
     pages = {}
     for user in ("staff", "staff2"):
-        ctx = phone()
-        page = ctx.new_page()
-        page.goto("/")
-        login(page, email=f"{user}@palier.test")
-        page.get_by_role("link", name="Résidence Vauban").wait_for()
-        wait_synced(page)
-        wait_controlled(page)
-        pages[user] = (ctx, page)
+        pages[user] = start_phone(phone, email=f"{user}@palier.test")
 
     for ctx, _ in pages.values():
         ctx.set_offline(True)

@@ -29,6 +29,8 @@ from urllib.parse import urlsplit
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
+from server import devdb
+
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
 VENV_BIN = Path(sys.executable).parent
@@ -56,24 +58,10 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def _pg_admin():
-    url = make_url(PG_BASE).set(drivername="postgresql+psycopg")
-    return url, sa.create_engine(url, isolation_level="AUTOCOMMIT")
-
-
 def create_pg_database(prefix: str) -> tuple[str, callable]:
     """A throwaway PostgreSQL database; returns its plain postgresql:// URL and a function that drops it."""
-    url, admin = _pg_admin()
-    name = f"{prefix}_{os.getpid()}_{uuid.uuid4().hex[:6]}"
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-
-    def drop():
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.dispose()
-
-    return url.set(drivername="postgresql", database=name).render_as_string(hide_password=False), drop
+    url, drop = devdb.create_pg_database(PG_BASE, prefix)
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False), drop
 
 
 def make_database(kind: str, workdir: Path) -> Database:

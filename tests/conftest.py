@@ -6,9 +6,9 @@ from datetime import date
 
 import pytest
 import sqlalchemy as sa
-from sqlalchemy.engine import make_url
 
 from server import create_app
+from server.devdb import create_pg_database
 from server.extensions import db
 
 BASE_URL = os.environ.get("DATABASE_URL")
@@ -19,20 +19,7 @@ def _throwaway_database(tmp_path_factory) -> tuple[str, callable]:
     if not BASE_URL or BASE_URL.startswith("sqlite"):
         path = tmp_path_factory.mktemp("db") / "test.sqlite3"
         return f"sqlite:///{path}", lambda: None
-    url = make_url(BASE_URL)
-    if url.drivername == "postgresql":
-        url = url.set(drivername="postgresql+psycopg")
-    name = f"palier_test_{os.getpid()}_{uuid.uuid4().hex[:6]}"
-    admin = sa.create_engine(url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-
-    def drop():
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.dispose()
-
-    return url.set(database=name).render_as_string(hide_password=False), drop
+    return create_pg_database(BASE_URL, "palier_test")
 
 
 @pytest.fixture(scope="session")

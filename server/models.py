@@ -422,8 +422,31 @@ class PushSubscription(db.Model):
     failures: Mapped[int] = mapped_column(sa.Integer, nullable=False, default=0)
     last_failure_status: Mapped[int | None] = mapped_column(sa.Integer)
     last_failure_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Set only when the resident subscribed through a per-resident link shown by staff (PushLink), so that
+    # erasing that resident deletes it; a subscription from the site's public QR stays anonymous.
+    resident_id: Mapped[uuid.UUID | None] = mapped_column(
+        sa.Uuid, sa.ForeignKey("residents.id", ondelete="SET NULL"), index=True)
 
     __table_args__ = (sa.UniqueConstraint("site_id", "endpoint"),)
+
+
+class PushLink(db.Model):
+    """A single-use, short-lived token that ties the next subscription of a browser to one resident.
+
+    Staff show it as a QR code during a visit; only its sha256 is kept. See docs/privacy.md.
+    """
+
+    __tablename__ = "push_links"
+    id: Mapped[uuid.UUID] = mapped_column(sa.Uuid, primary_key=True, default=uuid.uuid4)
+    resident_id: Mapped[uuid.UUID] = mapped_column(sa.Uuid, sa.ForeignKey("residents.id", ondelete="CASCADE"),
+                                                   nullable=False, index=True)
+    site_id: Mapped[uuid.UUID] = mapped_column(sa.Uuid, sa.ForeignKey("sites.id", ondelete="CASCADE"),
+                                               nullable=False)
+    token_hash: Mapped[str] = mapped_column(sa.String(64), nullable=False, unique=True)
+    created_by: Mapped[uuid.UUID | None] = mapped_column(sa.Uuid, sa.ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, index=True)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class PushDelivery(db.Model):
@@ -454,7 +477,8 @@ class PushDelivery(db.Model):
         sa.UniqueConstraint("subscription_id", "event_id", "kind", "offset_minutes"),
         sa.Index("ix_push_deliveries_state_due", "state", "due_at"),
         sa.CheckConstraint(sa.text("state in ('pending','sending','sent','failed','dropped')"), name="state"),
-        sa.CheckConstraint(sa.text("kind in ('reminder','cancelled')"), name="kind"),
+        # 'moved': the event's time changed after a reminder went out (offset_minutes = the move's number).
+        sa.CheckConstraint(sa.text("kind in ('reminder','cancelled','moved')"), name="kind"),
     )
 
 

@@ -50,6 +50,9 @@ def register_blueprints(app: Flask) -> None:
     register_error_handlers(app)
     register_api(app)
     app.register_blueprint(web_bp)
+    # Last: it wraps the login views with their rate limits and adds headers to every blueprint's answers.
+    from . import security
+    security.register(app)
 
 
 def register_commands(app: Flask) -> None:

@@ -22,7 +22,8 @@ def defaults(instance_path: str) -> dict:
     instance = Path(instance_path)
     return {
         "SQLALCHEMY_DATABASE_URI": database_url(os.environ.get("DATABASE_URL"), instance),
-        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        # hide_parameters: a database error's text (logged on a 500) never carries a resident's name or phone.
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True, "hide_parameters": True},
         # Tokens: short access, refresh long enough for a whole offline shift and a weekend.
         "JWT_ACCESS_TOKEN_EXPIRES": timedelta(minutes=15),
         "JWT_REFRESH_TOKEN_EXPIRES": timedelta(days=7),
@@ -43,6 +44,13 @@ def defaults(instance_path: str) -> dict:
         "PWA_DIST": str(Path(__file__).resolve().parent.parent / "pwa" / "dist"),
         "JOBS_URL": os.environ.get("PALIER_JOBS_URL") or f"sqlite:///{instance / 'jobs.sqlite3'}",
         "ENV_NAME": "development",
+        # Login abuse (server/security.py): memory counts in one process; several workers share Redis
+        # (PALIER_RATELIMIT_STORAGE_URI=redis://..., set by docker-compose.yml).
+        "RATELIMIT_STORAGE_URI": "memory://",
+        "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED": True,  # Redis down: limit per process rather than refuse logins
+        "RATELIMIT_LOGIN": "20 per minute;200 per hour",  # per client address (an office behind one NAT)
+        "RATELIMIT_LOGIN_ACCOUNT": "5 per minute;30 per hour",  # failed logins per account, from any address
+        "RATELIMIT_REFRESH": "30 per minute",
     }
 
 

@@ -1,5 +1,7 @@
 """One JSON error shape for every error: {"error": {"code", "message", "details"?}}."""
-from flask import jsonify
+import traceback
+
+from flask import jsonify, request
 from marshmallow import ValidationError
 from werkzeug.exceptions import HTTPException
 
@@ -71,6 +73,9 @@ def register_error_handlers(app):
 
     @app.errorhandler(Exception)
     def _unexpected(e: Exception):
-        # The trace goes to the server log (which carries no request body), never to the client.
-        app.logger.exception("unhandled error")
+        # The trace goes to the server log, never to the client; the log keeps where it failed and the exception's
+        # type, not its text, which may quote a resident's data (a database error repeats the values it refused).
+        frames = "".join(traceback.TracebackException.from_exception(e).stack.format())
+        app.logger.error("unhandled error %s.%s on %s %s\n%s", type(e).__module__, type(e).__qualname__,
+                         request.method, request.path, frames)
         return error_response(500)

@@ -1,4 +1,4 @@
-"""Serves the built PWA (pwa/dist) on the same origin as the API, with a strict Content-Security-Policy."""
+"""Serves the built PWA (pwa/dist) on the same origin as the API (its CSP and other headers: server/security.py)."""
 import mimetypes
 from pathlib import Path
 
@@ -10,22 +10,9 @@ bp = Blueprint("web", __name__)
 
 mimetypes.add_type("application/manifest+json", ".webmanifest")
 
-# No inline script or style, no eval, nothing from another origin: the app ships every byte it runs.
-CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
-       "manifest-src 'self'; worker-src 'self'; object-src 'none'; base-uri 'self'; form-action 'self'; "
-       "frame-ancestors 'none'")
-
 
 def _dist() -> Path:
     return Path(current_app.config["PWA_DIST"])
-
-
-@bp.after_request
-def _security_headers(resp):
-    resp.headers["Content-Security-Policy"] = CSP
-    resp.headers["X-Content-Type-Options"] = "nosniff"
-    resp.headers["Referrer-Policy"] = "same-origin"
-    return resp
 
 
 @bp.get("/")

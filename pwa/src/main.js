@@ -5,6 +5,7 @@ import { App } from './ui/app.js';
 import { createTransport } from './transport.js';
 import * as session from './session.js';
 import { createSyncManager } from './sync/manager.js';
+import { PublicApp, publicRoute } from './public/agenda.js';
 import './styles.css';
 
 const APP_VERSION = __APP_VERSION__; // set by build.mjs
@@ -101,6 +102,16 @@ async function registerServiceWorker() {
 }
 
 async function main() {
+  const residents = publicRoute(globalThis.location.pathname);
+  if (residents) {
+    // The residents' agenda: no login, and the staff data kept on this phone is never opened.
+    const root = document.getElementById('app');
+    root.textContent = '';
+    render(html`<${PublicApp} route=${residents} />`, root);
+    registerServiceWorker().catch(() => {});
+    document.documentElement.dataset.ready = '1';
+    return;
+  }
   const restored = await session.restore().catch(() => null);
   set({ session: restored });
   const root = document.getElementById('app');

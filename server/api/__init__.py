@@ -9,4 +9,8 @@ def register_api(app: Flask) -> None:
 
     for module in (auth, catalogue, households, residents, programme, users, sync, review, agenda):
         app.register_blueprint(module.bp)
+    from . import dashboard, devices, exports, lists  # head office (issue 6)
+
+    for module in (dashboard, lists, exports, devices):
+        app.register_blueprint(module.bp)
     openapi.register(app)

@@ -67,6 +67,12 @@ def _pull_body(w, side, role):
     return {"client_id": str(uuid.uuid4()), "cursor": None}
 
 
+def _fixed_visit(w, side, role):
+    """The world's rejected visit.create (empty args), completed by head office."""
+    return {"args": {"id": str(uuid.uuid4()), "household_id": w[side + "_household"], "outcome": "talked",
+                     "visited_at": "2026-06-01T10:00:00+02:00"}}
+
+
 TABLE: dict[tuple[str, str], Row] = {
     ("POST", "/api/auth/login"): Row(ALL, "plain", lambda w, s: "/api/auth/login", token="none", anonymous=401,
                                      body=lambda w, s, role: {"email": w.users[role].email if role in w.users
@@ -111,6 +117,23 @@ TABLE: dict[tuple[str, str], Row] = {
         REVIEW, "object", lambda w, s: f"/api/review/duplicates/{w[s + '_duplicate']}/distinct"),
     ("POST", "/api/review/rejections/<uuid:rejection_id>/dismiss"): Row(
         REVIEW, "object", lambda w, s: f"/api/review/rejections/{w[s + '_rejection']}/dismiss"),
+    # Head office (issue 6): dashboard, lists, exports, devices, fixing a rejection. Head office and admin only.
+    ("POST", "/api/review/rejections/<uuid:rejection_id>/fix"): Row(
+        REVIEW, "object", lambda w, s: f"/api/review/rejections/{w[s + '_rejection']}/fix", body=_fixed_visit),
+    ("GET", "/api/dashboard"): Row(REVIEW, "plain", lambda w, s: f"/api/dashboard?site_id={w[s + '_site']}"),
+    ("GET", "/api/lists/visits"): Row(REVIEW, "plain", lambda w, s: f"/api/lists/visits?site_id={w[s + '_site']}"),
+    ("GET", "/api/lists/residents"): Row(REVIEW, "list",
+                                         lambda w, s: f"/api/lists/residents?site_id={w[s + '_site']}"),
+    ("GET", "/api/lists/events"): Row(REVIEW, "list", lambda w, s: f"/api/lists/events?site_id={w[s + '_site']}"),
+    ("GET", "/api/lists/events/<uuid:event_id>/attendance"): Row(
+        REVIEW, "object", lambda w, s: f"/api/lists/events/{w[s + '_event']}/attendance"),
+    ("GET", "/api/lists/engagements"): Row(REVIEW, "plain",
+                                           lambda w, s: f"/api/lists/engagements?site_id={w[s + '_site']}"),
+    ("GET", "/api/exports/<kind>.csv"): Row(REVIEW, "plain",
+                                            lambda w, s: f"/api/exports/residents.csv?site_id={w[s + '_site']}"),
+    ("GET", "/api/exports/<kind>.xlsx"): Row(REVIEW, "plain",
+                                             lambda w, s: f"/api/exports/visits.xlsx?site_id={w[s + '_site']}"),
+    ("GET", "/api/devices"): Row(REVIEW, "plain", lambda w, s: "/api/devices"),
     # Agenda and reminders: the public pages of a site (no login), the staff's QR code, head office's alerts.
     ("GET", "/api/public/sites/<code>/agenda"): Row(
         ALL, "plain", lambda w, s: f"/api/public/sites/{w[s + '_site_code']}/agenda", token="none"),

@@ -7,6 +7,7 @@ import { VisitForm } from './visit.js';
 import { Events, EventPage } from './events.js';
 import { Engage, Progress } from './engage.js';
 import { StatusBar, SyncPage } from './status.js';
+import { AgendaQr } from './agendaqr.js';
 
 function useHash() {
   const [hash, setHash] = useState(globalThis.location.hash || '#/');
@@ -30,6 +31,7 @@ function route(hash) {
     case 'engage': return html`<${Engage} residentId=${id} />`;
     case 'progress': return html`<${Progress} />`;
     case 'sync': return html`<${SyncPage} />`;
+    case 'qr': return html`<${AgendaQr} siteId=${id} />`;
     default: return html`<${Sites} />`;
   }
 }
@@ -88,7 +90,7 @@ export function App({ controller }) {
     <main class="page">${route(hash)}</main>
     ${state.toast && html`<div class="toast" role="status">${state.toast}</div>`}
     <nav class="tabs" aria-label="Navigation">
-      ${tab('#/', 'Sites', ['', 'site', 'hh', 'visit', 'resident', 'engage'].includes(top))}
+      ${tab('#/', 'Sites', ['', 'site', 'hh', 'visit', 'resident', 'engage', 'qr'].includes(top))}
       ${tab('#/events', 'Agenda', top.startsWith('event'))}
       ${tab('#/progress', 'Progrès', top === 'progress')}
       ${tab('#/sync', 'Synchro', top === 'sync')}

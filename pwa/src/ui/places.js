@@ -25,6 +25,7 @@ export function Site({ id }) {
   let lastGroup = '';
   return html`<section>
     <${Header} title=${site ? site.name : 'Site'} back="#/" />
+    <a class="btn" href=${`#/qr/${id}`}>Montrer le QR code des rappels</a>
     <label class="field"><span>Rechercher (bâtiment, porte, nom)</span>
       <input type="search" value=${search} onInput=${(e) => setSearch(e.currentTarget.value)} placeholder="ex. Bât. A porte 12" /></label>
     ${!list ? html`<${Loading} />` : html`<ul class="list">${list.map((h) => {

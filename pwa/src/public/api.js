@@ -1,0 +1,77 @@
+// The residents' side of the server (no login) and what this browser keeps of it: the last agenda seen of each
+// site (so it opens offline) and the unsubscribe token of each consent. Nothing of the staff app is read here.
+
+const SUBS_KEY = 'palier-agenda-subscriptions';
+const cacheKey = (code) => `palier-agenda:${code}`;
+
+// No cookies: the staff session of a shared phone has nothing to do with a resident's page.
+async function call(method, path, body) {
+  let resp;
+  try {
+    resp = await globalThis.fetch(path, {
+      method, credentials: 'omit', cache: 'no-store',
+      headers: body === undefined ? { Accept: 'application/json' } : { Accept: 'application/json', 'Content-Type': 'application/json' },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+  } catch {
+    return { status: 0, body: null, message: 'Pas de connexion : réessayez avec du réseau.' };
+  }
+  let data = null;
+  try { data = await resp.json(); } catch { data = null; }
+  const message = resp.ok ? '' : data?.error?.message || 'Le serveur ne répond pas comme prévu : réessayez plus tard.';
+  return { status: resp.status, body: data, message };
+}
+
+const site = (code) => `/api/public/sites/${encodeURIComponent(code)}`;
+
+function read(key) {
+  try { return JSON.parse(globalThis.localStorage.getItem(key)); } catch { return null; }
+}
+
+function write(key, value) {
+  try { globalThis.localStorage.setItem(key, JSON.stringify(value)); } catch { /* full or disabled: only offline reading is lost */ }
+}
+
+// The agenda from the network, else the copy kept at the last visit ({offline: true, saved_at}).
+export async function agenda(code) {
+  const res = await call('GET', `${site(code)}/agenda`);
+  if (res.status === 200) {
+    write(cacheKey(code), { saved_at: new Date().toISOString(), agenda: res.body });
+    return { agenda: res.body };
+  }
+  const kept = res.status === 0 ? read(cacheKey(code)) : null;
+  if (kept) return { agenda: kept.agenda, offline: true, saved_at: kept.saved_at };
+  return { error: res.status === 404 ? 'Cet agenda n’existe pas ou plus.' : res.message };
+}
+
+export async function event(code, id) {
+  const res = await call('GET', `${site(code)}/events/${encodeURIComponent(id)}`);
+  if (res.status === 200) return { event: res.body };
+  const kept = res.status === 0 ? read(cacheKey(code)) : null;
+  const found = kept?.agenda?.events?.find((e) => e.id === id);
+  if (found) return { event: found, offline: true, site: kept.agenda.site };
+  return { error: res.status === 404 ? 'Cet événement n’existe pas ou plus.' : res.message };
+}
+
+export async function vapidKey() {
+  const res = await call('GET', '/api/public/vapid-public-key');
+  return res.status === 200 ? { key: res.body.public_key } : { error: res.message };
+}
+
+export const subscribe = (body) => call('POST', '/api/public/subscriptions', body);
+export const unsubscribe = (token) => call('POST', '/api/public/subscriptions/unsubscribe', { token });
+
+// This browser's consents, by site code: {token, kinds, consent_at, consent_text_version}.
+export const subscriptions = () => read(SUBS_KEY) || {};
+export const subscriptionOf = (code) => subscriptions()[code] || null;
+
+export function keepSubscription(code, record) {
+  write(SUBS_KEY, { ...subscriptions(), [code]: record });
+}
+
+export function forgetSubscription(code, token) {
+  const all = subscriptions();
+  if (!all[code] || (token && all[code].token !== token)) return;
+  delete all[code];
+  write(SUBS_KEY, all);
+}

@@ -1,0 +1,311 @@
+"""Residents' agenda and Web Push reminders in Chromium.
+
+Headless Chromium reaches no push service, so PushManager.subscribe is stubbed by an init script: it hands the page
+a subscription whose endpoint is the loopback push service (server/push/fake_service.py, real HTTP) with keys this
+test made, so the server's sending job really encrypts and the fake service really decrypts. Notifications come in
+through the DevTools protocol (ServiceWorker.deliverPushMessage). CDP cannot click a notification: the click is a
+notificationclick event dispatched in the worker (untrusted, so openWindow and focus are refused there; navigating
+an open agenda window is what the test sees)."""
+import json
+import re
+import time
+import uuid
+from datetime import datetime, timedelta, timezone
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
+
+import pytest
+import sqlalchemy as sa
+import zxingcpp
+
+from server import push
+from server.database import next_seq
+from server.extensions import db
+from server.models import Event, PushSubscription, Site
+from server.push import keys
+from server.push.fake_service import FakePushService
+
+from .helpers import start_phone, wait_controlled
+
+pytestmark = pytest.mark.e2e
+
+PARIS = ZoneInfo("Europe/Paris")
+WEEKDAYS = ["lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche"]
+MONTHS = ["janvier", "février", "mars", "avril", "mai", "juin", "juillet", "août", "septembre", "octobre",
+          "novembre", "décembre"]
+CONSENT = re.compile("J’accepte de recevoir")
+PERSONAL = ("Maryse", "Moreau", "Karim", "Benali", "Lucie", "Dubois", "Voisin", "@palier.test")
+
+# The browser's subscribe, answered with the subscription the test made (its keys stay with the fake service).
+STUB = """(sub) => {
+  const st = { subscribeCalls: 0, permissionCalls: 0, unsubscribeCalls: 0, options: null };
+  window.__push = st;
+  const fake = { endpoint: sub.endpoint, expirationTime: null, options: { userVisibleOnly: true, applicationServerKey: null },
+    toJSON: () => sub,
+    unsubscribe: async () => { st.unsubscribeCalls += 1; localStorage.removeItem('__stub_sub'); return true; } };
+  PushManager.prototype.subscribe = async function (opts) {
+    st.subscribeCalls += 1;
+    const key = btoa(String.fromCharCode(...new Uint8Array(opts.applicationServerKey)));
+    st.options = { userVisibleOnly: opts.userVisibleOnly, key: key.replace(/\\+/g, '-').replace(/\\//g, '_').replace(/=+$/, '') };
+    localStorage.setItem('__stub_sub', '1');
+    return fake;
+  };
+  PushManager.prototype.getSubscription = async function () { return localStorage.getItem('__stub_sub') ? fake : null; };
+  const ask = Notification.requestPermission.bind(Notification);
+  Notification.requestPermission = (...args) => { st.permissionCalls += 1; return ask(...args); };
+}"""
+
+NOTIFICATIONS = """() => navigator.serviceWorker.ready.then((r) => r.getNotifications()).then((list) => list.map((n) => (
+  { title: n.title, body: n.body, lang: n.lang, tag: n.tag, data: n.data, actions: n.actions.map((a) => [a.action, a.title]) })))"""
+
+CLICK = """async (action) => {
+  const [n] = await self.registration.getNotifications();
+  self.dispatchEvent(new NotificationEvent('notificationclick', { notification: n, action }));
+}"""
+
+
+@pytest.fixture
+def vapid():
+    return {**keys.new_key_pair(), "subject": "mailto:agenda@palier.test"}
+
+
+@pytest.fixture
+def live_config(vapid):
+    # Quiet hours off: the browser side is under test here, whatever the hour the suite runs at.
+    return {"VAPID_PRIVATE_KEY": vapid["private_key"], "VAPID_PUBLIC_KEY": vapid["public_key"],
+            "VAPID_SUBJECT": vapid["subject"], "PUSH_ALLOW_HTTP": True, "PUSH_ENDPOINT_HOSTS": ["127.0.0.1"],
+            "PUSH_QUIET_HOURS": ["00:00", "00:00"], "PUSH_CONCURRENCY": 2}
+
+
+@pytest.fixture
+def fake_push(vapid):
+    with FakePushService(vapid_public_key=vapid["public_key"]) as service:
+        yield service
+    assert service.errors == [], "the push service refused requests"
+
+
+def add_event(live, title, kind, starts_at, place="Salle polyvalente"):
+    def make(s):
+        ev = Event(title=title, kind=kind, place=place, starts_at=starts_at, ends_at=starts_at + timedelta(hours=2),
+                   seq=next_seq(s))
+        ev.sites = [s.execute(sa.select(Site).where(Site.code == "vauban")).scalar_one()]
+        s.add(ev)
+        s.commit()
+        return str(ev.id)
+    return live.query(make)
+
+
+def send_due(live) -> dict:
+    """The worker's sending job, in the live app (the tick would run it within a minute)."""
+    with live.app.app_context():
+        try:
+            return dict(push.send_due())
+        finally:
+            db.session.remove()
+
+
+def subscriptions(live) -> list[PushSubscription]:
+    def read(s):
+        rows = s.scalars(sa.select(PushSubscription).order_by(PushSubscription.consent_at)).all()
+        s.expunge_all()
+        return rows
+    return live.query(read)
+
+
+def resident_phone(phone, live, fake_push, name="phone", script=None):
+    """A resident's phone allowing notifications, its push subscription stubbed to the loopback service."""
+    sub = fake_push.new_subscription(name)
+    ctx = phone()
+    ctx.grant_permissions(["notifications"], origin=live.url)
+    ctx.add_init_script(script or f"({STUB})({json.dumps(sub)})")
+    return ctx, ctx.new_page(), sub
+
+
+def opt_in(page, uncheck=()):
+    page.get_by_role("heading", name="Recevoir les rappels").wait_for()
+    for kind in uncheck:
+        page.get_by_label(kind, exact=True).uncheck()
+    page.get_by_label(CONSENT).check()
+    page.get_by_role("button", name="Recevoir les rappels").click()
+
+
+def french_day(dt: datetime) -> str:
+    local = dt.astimezone(PARIS)
+    return f"{WEEKDAYS[local.weekday()]} {local.day} {MONTHS[local.month - 1]}"
+
+
+def test_opt_in_reminder_arrives_once_without_personal_data_then_one_tap_unsubscribe(live, phone, fake_push, vapid):
+    soon = datetime.now(timezone.utc) + timedelta(hours=1, minutes=55)  # its 2 h reminder is due now
+    workshop = add_event(live, "Atelier couture", "atelier", soon)
+    add_event(live, "Réunion de locataires", "reunion", soon)
+    ctx, page, sub = resident_phone(phone, live, fake_push)
+    api_paths = []
+    page.on("request", lambda r: api_paths.append(urlsplit(r.url).path) if "/api/" in r.url else None)
+
+    page.goto("/agenda/vauban")
+    page.get_by_role("heading", name="Agenda — Résidence Vauban").wait_for()
+    row = page.get_by_role("link", name=re.compile("Atelier couture")).inner_text()
+    hhmm = soon.astimezone(PARIS).strftime("%H:%M")
+    assert "Atelier" in row and french_day(soon) in row and hhmm in row and "Salle polyvalente" in row
+    assert page.get_by_label("Mot de passe").count() == 0  # residents never meet the staff login
+
+    # Without the consent ticked: a French error, and neither the permission prompt nor a subscription.
+    page.get_by_label("Réunion", exact=True).uncheck()
+    page.get_by_role("button", name="Recevoir les rappels").click()
+    page.get_by_role("alert").filter(has_text="Cochez la case d’accord").wait_for()
+    assert page.evaluate("[window.__push.permissionCalls, window.__push.subscribeCalls]") == [0, 0]
+    assert subscriptions(live) == []
+
+    opt_in(page)
+    page.get_by_text("Rappels activés").wait_for()
+    st = page.evaluate("window.__push")
+    assert (st["permissionCalls"], st["subscribeCalls"]) == (1, 1)
+    assert st["options"] == {"userVisibleOnly": True, "key": vapid["public_key"]}
+    (rec,) = subscriptions(live)
+    assert (rec.kinds, rec.consent_text_version, rec.withdrawn_at, rec.endpoint) == (
+        ["accompagnement", "atelier", "permanence", "sortie"], "2026-05", None, sub["endpoint"])
+    assert rec.consent_at is not None
+
+    # The sending job: the workshop's reminder arrives once; the meeting (kind not chosen) never.
+    assert send_due(live) == {"sent": 1}
+    assert send_due(live) == {}
+    assert fake_push.deliveries() == {("phone", workshop, "reminder"): 1}
+    payload = fake_push.received[0]["payload"]
+    assert set(payload) == {"type", "event_id", "title", "kind", "starts_at", "place", "url", "unsubscribe_url"}
+    text = json.dumps(payload, ensure_ascii=False)
+    for personal in (*PERSONAL, sub["endpoint"], sub["keys"]["p256dh"], sub["keys"]["auth"]):
+        assert personal not in text
+
+    # Nothing of the staff side: public calls only, and no staff database opened on this phone.
+    assert api_paths and all(p.startswith("/api/public/") for p in api_paths)
+    names = page.evaluate("indexedDB.databases().then((list) => list.map((d) => d.name))")
+    assert [n for n in names if n.startswith("palier")] == []
+
+    # One tap on the page withdraws; the consent record stays with its withdrawal time.
+    page.get_by_role("button", name="Se désabonner").click()
+    page.get_by_text("Vous êtes désabonné(e)").wait_for()
+    (rec,) = subscriptions(live)
+    assert rec.withdrawn_at is not None and rec.consent_at is not None and rec.endpoint is None
+    assert page.evaluate("window.__push.unsubscribeCalls") == 1  # no other site used this browser's subscription
+    page.reload()
+    page.get_by_role("button", name="Recevoir les rappels").wait_for()
+
+
+def test_push_via_devtools_shows_french_notification_and_click_opens_event(live, phone, fake_push):
+    soon = datetime.now(timezone.utc) + timedelta(hours=1, minutes=55)
+    workshop = add_event(live, "Atelier couture", "atelier", soon, place="Local commun")
+    ctx, page, _ = resident_phone(phone, live, fake_push)
+    page.goto("/agenda/vauban")
+    opt_in(page)
+    page.get_by_text("Rappels activés").wait_for()
+    wait_controlled(page)
+    assert send_due(live) == {"sent": 1}
+    reminder = fake_push.received[0]["payload"]
+
+    cdp = ctx.new_cdp_session(page)
+    registrations = []
+    cdp.on("ServiceWorker.workerRegistrationUpdated", lambda e: registrations.extend(e["registrations"]))
+    cdp.send("ServiceWorker.enable")
+    deadline = time.monotonic() + 10
+    while not any(r["scopeURL"] == f"{live.url}/" for r in registrations):
+        assert time.monotonic() < deadline, "the service worker registration never showed in DevTools"
+        page.wait_for_timeout(50)
+    reg_id = next(r["registrationId"] for r in registrations if r["scopeURL"] == f"{live.url}/")
+
+    def deliver(payload):
+        cdp.send("ServiceWorker.deliverPushMessage",
+                 {"origin": live.url, "registrationId": reg_id, "data": json.dumps(payload)})
+
+    def shown(title):
+        deadline = time.monotonic() + 10
+        while True:
+            notes = page.evaluate(NOTIFICATIONS)
+            if any(n["title"] == title for n in notes):
+                return notes
+            assert time.monotonic() < deadline, f"no notification {title!r}, only {notes}"
+            page.wait_for_timeout(50)
+
+    deliver(reminder)
+    (note,) = shown("Rappel : Atelier couture")
+    assert note["lang"] == "fr" and note["tag"] == f"event-{workshop}"
+    assert note["body"].startswith("Atelier · ") and note["body"].endswith(" · Local commun")
+    assert french_day(soon) in note["body"] and soon.astimezone(PARIS).strftime("%H:%M") in note["body"]
+    assert note["actions"] == [["unsubscribe", "Se désabonner"]]
+    assert note["data"] == {"url": reminder["url"], "unsubscribe_url": reminder["unsubscribe_url"]}
+
+    # The click opens the event's public page (here: in the agenda window already open).
+    (worker,) = [w for w in ctx.service_workers if w.url == f"{live.url}/sw.js"]
+    worker.evaluate(CLICK, "")
+    page.wait_for_url(f"{live.url}/agenda/vauban/events/{workshop}")
+    page.get_by_role("heading", name="Atelier couture").wait_for()
+    assert "Local commun" in page.locator("dl").inner_text()
+    assert page.evaluate(NOTIFICATIONS) == []  # the click closed it
+
+    # The event is cancelled: the server's notice replaces the reminder, in French.
+    def cancel(s):
+        ev = s.get(Event, uuid.UUID(workshop))
+        ev.status = "cancelled"
+        push.cancel_event(ev)
+        s.commit()
+    live.query(cancel)
+    assert send_due(live) == {"sent": 1}
+    cancelled = fake_push.received[1]["payload"]
+    assert cancelled["type"] == "cancelled"
+    deliver(cancelled)
+    (note,) = shown("Annulé : Atelier couture")
+    assert "Local commun" in note["body"] and note["body"].endswith("l’événement n’aura pas lieu.")
+
+    # "Se désabonner" on the notification: one tap, the page withdraws with the link's token.
+    worker.evaluate(CLICK, "unsubscribe")
+    page.get_by_text("Vous êtes désabonné(e)").wait_for()
+    page.wait_for_url(f"{live.url}/agenda/vauban/unsubscribe")  # the token left the address bar
+    (rec,) = subscriptions(live)
+    assert rec.withdrawn_at is not None and rec.endpoint is None
+
+
+def test_push_refused_or_unsupported_gives_french_errors_and_agenda_opens_offline(live, phone, fake_push):
+    add_event(live, "Sortie au marché", "sortie", datetime.now(timezone.utc) + timedelta(days=2), place="Hall B")
+
+    denied = f"({STUB})({json.dumps(fake_push.new_subscription())}); Notification.requestPermission = async () => 'denied';"
+    ctx, page, _ = resident_phone(phone, live, fake_push, script=denied)
+    page.goto("/agenda/vauban")
+    opt_in(page)
+    page.get_by_role("alert").filter(has_text="Les notifications sont bloquées pour ce site").wait_for()
+    assert page.evaluate("window.__push.subscribeCalls") == 0
+
+    ctx, page, _ = resident_phone(phone, live, fake_push, script="delete window.PushManager;")
+    page.goto("/agenda/vauban")
+    opt_in(page)
+    page.get_by_role("alert").filter(has_text="Ce navigateur ne peut pas recevoir de notifications").wait_for()
+    assert subscriptions(live) == []
+
+    # Visited once, the agenda and its events open without network (the shell from the worker, events kept).
+    wait_controlled(page)
+    ctx.set_offline(True)
+    page.reload()
+    page.get_by_text("Hors connexion : agenda enregistré").wait_for()
+    page.get_by_role("link", name=re.compile("Sortie au marché")).click()
+    page.get_by_role("heading", name="Sortie au marché").wait_for()
+    assert "Hall B" in page.locator("dl").inner_text()
+
+
+def test_staff_shows_reminders_qr_code_offline(live, phone):
+    ctx, page = start_phone(phone)
+    ctx.set_offline(True)  # a stairwell
+    page.get_by_role("link", name="Résidence Vauban").click()
+    page.get_by_role("link", name="Montrer le QR code des rappels").click()
+    qr = page.get_by_role("img", name=re.compile("QR code"))
+    qr.wait_for()
+    # Drawn as a phone camera would see it, then decoded.
+    size, gray = page.evaluate("""async () => {
+      const xml = new XMLSerializer().serializeToString(document.querySelector('svg.qr'));
+      const img = new Image();
+      img.src = 'data:image/svg+xml;charset=utf-8,' + encodeURIComponent(xml);
+      await img.decode();
+      const n = 400; const c = document.createElement('canvas'); c.width = n; c.height = n;
+      const g = c.getContext('2d'); g.drawImage(img, 0, 0, n, n);
+      const px = g.getImageData(0, 0, n, n).data;
+      return [n, Array.from({ length: n * n }, (_, i) => px[4 * i])];
+    }""")
+    found = zxingcpp.read_barcodes(memoryview(bytes(gray)).cast("B", (size, size)))
+    assert [b.text for b in found] == [f"{live.url}/agenda/vauban"]

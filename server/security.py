@@ -137,7 +137,8 @@ def _register_limits(app: Flask) -> None:
     """Login and refresh are limited per client address, and failed logins per account (guessing one password
     from many addresses). Counts live in RATELIMIT_STORAGE_URI: memory in one process, Redis across workers.
     One limiter per app, so that two apps in one process (tests, a restart) keep their own memory counts."""
-    limiter = Limiter(key_func=_client_ip, app=app, headers_enabled=True, key_prefix="palier")
+    limiter = Limiter(key_func=_client_ip, app=app, headers_enabled=True,
+                      key_prefix=app.config.get("RATELIMIT_KEY_PREFIX") or "palier")
     cfg = app.config
     views = app.view_functions
     views["auth.login"] = limiter.limit(cfg["RATELIMIT_LOGIN"], key_func=_client_ip)(

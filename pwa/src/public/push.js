@@ -46,7 +46,7 @@ export async function optIn({ code, kinds, consent, key }) {
   if (permission !== 'granted') return { error: permission === 'denied' ? MESSAGES.denied : MESSAGES.dismissed };
   let subscription;
   try {
-    const reg = await globalThis.navigator.serviceWorker.ready;
+    const reg = await within(globalThis.navigator.serviceWorker.ready, 20000);
     subscription = await reg.pushManager.getSubscription();
     if (subscription && !sameKey(subscription, applicationServerKey)) {
       await subscription.unsubscribe(); // made for older server keys: the push service would refuse us
@@ -62,6 +62,9 @@ export async function optIn({ code, kinds, consent, key }) {
   api.keepSubscription(code, { token, kinds: res.body.kinds, consent_at: at, consent_text_version: version });
   return { subscribed: api.subscriptionOf(code) };
 }
+
+// The worker may never become ready (registration refused): a clear error beats a button busy forever.
+const within = (promise, ms) => Promise.race([promise, new Promise((_, ko) => { setTimeout(() => ko(new Error('timeout')), ms); })]);
 
 function sameKey(subscription, b64url) {
   const raw = subscription.options?.applicationServerKey;

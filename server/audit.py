@@ -11,19 +11,32 @@ from .extensions import db
 from .models import AuditLog
 
 
-def record(action: str, subject="", details: dict | None = None, *, user=None) -> AuditLog:
+_REQUEST_USER = object()
+
+
+def record(action: str, subject="", details: dict | None = None, *, user=_REQUEST_USER) -> AuditLog:
     """Add one AuditLog row to the current session; the caller's commit makes it (or its rollback drops it).
 
     action: a dotted verb, e.g. "resident.read", "residents.list", "export.csv", "privacy.erase".
     subject: what was touched (a UUID, a kind of export); details: ids and counts only (JSON).
-    user: defaults to the authenticated user of the request; None outside a request (CLI, jobs).
+    user: a User, a user id, or None (the system: CLI, jobs); by default the authenticated user of the request.
     """
-    if user is None and has_request_context():
-        user = _request_user()
+    if user is _REQUEST_USER:
+        user = _request_user() if has_request_context() else None
     row = AuditLog(user_id=getattr(user, "id", user) if user is not None else None, action=action,
-                   subject=str(subject) if subject is not None else "", details=_jsonable(details or {}))
+                   subject=str(subject) if subject is not None else "", details=jsonable(details or {}))
     db.session.add(row)
     return row
+
+
+def lock_for_write() -> None:
+    """Call first in a GET view that records a row. SQLite: take the write lock before reading, as writing requests
+    do (database.configure), or the commit of a read-then-write transaction can fail on a newer snapshot."""
+    if db.session.get_bind().dialect.name != "sqlite":
+        return
+    if db.session().in_transaction():
+        db.session.rollback()  # only the token's user was read; it reloads on its next use
+    db.session.connection(execution_options={"sqlite_begin": "IMMEDIATE"})
 
 
 def _request_user():
@@ -34,11 +47,12 @@ def _request_user():
         return None
 
 
-def _jsonable(value):
+def jsonable(value):
+    """Details as JSON values: UUIDs and times as text."""
     if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
+        return {str(k): jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple, set, frozenset)):
-        return [_jsonable(v) for v in value]
+        return [jsonable(v) for v in value]
     if isinstance(value, uuid.UUID):
         return str(value)
     if hasattr(value, "isoformat"):

@@ -28,6 +28,7 @@ def register(app: Flask) -> None:
     app.cli.add_command(import_households)
     app.cli.add_command(seed_demo)
     app.cli.add_command(users_group)
+    app.cli.add_command(purge_command)
 
 
 # --- users -------------------------------------------------------------------------------------------------
@@ -69,6 +70,21 @@ def _sites_by_code(codes) -> list[Site]:
             raise click.ClickException(f"Site inconnu : {code}")
         sites.append(site)
     return sites
+
+
+# --- retention (docs/privacy.md) ------------------------------------------------------------------------
+
+@click.command("purge")
+@click.option("--dry-run", is_flag=True, help="Count what would be purged, change nothing.")
+def purge_command(dry_run):
+    """Apply the retention settings now (the worker also does it every night); prints counts per kind."""
+    from . import privacy
+    counts = privacy.purge(dry_run=dry_run)
+    if not dry_run:
+        db.session.commit()
+    click.echo("Purge (simulation, rien n'est modifié)" if dry_run else "Purge effectuée")
+    for kind, n in counts.items():
+        click.echo(f"{kind}\t{n}")
 
 
 # --- CSV import ------------------------------------------------------------------------------------------

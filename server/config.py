@@ -44,6 +44,9 @@ def defaults(instance_path: str) -> dict:
         "PWA_DIST": str(Path(__file__).resolve().parent.parent / "pwa" / "dist"),
         "JOBS_URL": os.environ.get("PALIER_JOBS_URL") or f"sqlite:///{instance / 'jobs.sqlite3'}",
         "ENV_NAME": "development",
+        **RETENTION_DEFAULTS,
+        # A per-resident push link (QR shown during a visit) is single-use and lives this long.
+        "PRIVACY_PUSH_LINK_TTL": timedelta(minutes=30),
         # Login abuse (server/security.py): memory counts in one process; several workers share Redis
         # (PALIER_RATELIMIT_STORAGE_URI=redis://..., set by docker-compose.yml).
         "RATELIMIT_STORAGE_URI": "memory://",
@@ -52,6 +55,21 @@ def defaults(instance_path: str) -> dict:
         "RATELIMIT_LOGIN_ACCOUNT": "5 per minute;30 per hour",  # failed logins per account, from any address
         "RATELIMIT_REFRESH": "30 per minute",
     }
+
+
+# Retention in days per kind of record (docs/privacy.md); PALIER_RETENTION_..._DAYS=n overrides one.
+# CNIL-minded: free text shortest, prospection-like data 3 years after the last contact, logs 6 to 12 months.
+RETENTION_DEFAULTS = {
+    "RETENTION_VISIT_NOTES_DAYS": 365,  # a visit's free-text note is blanked (the visit stays)
+    "RETENTION_VISITS_DAYS": 3 * 365,  # visits of households where nobody takes part in an action
+    "RETENTION_INACTIVE_RESIDENTS_DAYS": 3 * 365,  # no engagement, visit or check-in since then: erased
+    "RETENTION_REVIEW_DAYS": 90,  # resolved conflicts, rejections and duplicate suspicions
+    "RETENTION_MUTATION_LOG_DAYS": 180,  # replay answers (op and body hash) of devices' mutations
+    "RETENTION_AUDIT_LOG_DAYS": 365,  # who read, exported or erased personal data
+    "RETENTION_PUSH_WITHDRAWN_DAYS": 365,  # a withdrawn consent's record (the proof), then deleted
+    "RETENTION_PUSH_DELIVERIES_DAYS": 30,  # finished deliveries (sent, failed, dropped)
+    "RETENTION_REVOKED_TOKENS_DAYS": 1,  # after the token's own expiry, when it can no longer be used
+}
 
 
 def secret_key_for(instance_path: str) -> str:

@@ -63,3 +63,14 @@ def push_tick() -> dict:
         planned = push.plan_reminders()
         db.session.commit()
         return {"planned": planned, **push.send_due()}
+
+
+@huey.periodic_task(crontab(hour="3", minute="20"))
+def purge_daily() -> dict:
+    """Every night: apply the retention settings (server/privacy.py, docs/privacy.md)."""
+    from . import privacy
+    from .extensions import db
+    with _context():
+        counts = privacy.purge()
+        db.session.commit()
+        return counts

@@ -22,11 +22,12 @@ const STEPS = [
     }
     // outbox: mutations not yet decided by the server, in order of n.
     db.createObjectStore('outbox', { keyPath: 'n' });
-    // local: records changed on this phone and not yet confirmed by a pull: [entity, id] -> {n, base}.
+    // local: records changed on this phone and not yet confirmed by a pull: [entity, id] -> {n, base}. An update
+    // or delete is marked when saved, a create once the server has decided it (outbox.js, writeLocal).
     db.createObjectStore('local', { keyPath: ['entity', 'id'] });
     // rejected: mutations the server refused, with its French reason, for the user to see.
     db.createObjectStore('rejected', { keyPath: 'n' });
-    // meta: client_id, counter, cursor, last sync, progress, errors.
+    // meta: client_id, counter (the last number once the outbox is empty), cursor, last sync, progress, errors.
     db.createObjectStore('meta');
   },
 ];

@@ -1,5 +1,5 @@
-// The outbox: a record and its outbox entry are written in ONE IndexedDB transaction, numbered from the
-// device's counter, so nothing is lost on a closed tab and nothing is numbered twice.
+// The outbox: a record and its outbox entry are written in ONE IndexedDB transaction, numbered after the
+// device's last number, so nothing is lost on a closed tab and nothing is numbered twice.
 import { ENTITIES } from './db.js';
 
 export const OPS = {
@@ -26,53 +26,129 @@ export function uuid() {
 const PARENT = { visit: ['household', 'household_id'], resident: ['household', 'household_id'],
   engagement: ['resident', 'resident_id'], attendance: ['resident', 'resident_id'] };
 
-// Applies a mutation's effect on the phone's copy, inside the caller's transaction. Used when recording and
-// when re-applying the still-pending outbox on top of a pull. Reads are issued together, then writes together:
-// one round trip each rather than one per request (a save is on the user's path; docs/benchmarks.md, PWA).
-export async function applyLocal(tx, entry) {
-  const entity = OPS[entry.op];
-  if (!entity) throw new Error(`unknown op ${entry.op}`);
-  const store = tx.objectStore(entity);
-  const { args } = entry;
-  const [, verb] = entry.op.split('.');
-  const localStore = tx.objectStore('local');
-  const key = [entity, args.id];
-  const parent = verb !== 'delete' && verb !== 'update' ? PARENT[entity] : undefined;
-  const [before, mark, owner] = await Promise.all([store.get(args.id), localStore.get(key),
-    parent ? tx.objectStore(parent[0]).get(args[parent[1]]) : undefined]);
-  // base: the server's state before the first pending change, restored if the server does not confirm it.
-  const markPut = localStore.put({ entity, id: args.id, n: entry.n, base: mark ? mark.base : (before || null) });
-  if (verb === 'delete') {
-    await Promise.all([markPut, store.delete(args.id)]);
-    return;
-  }
-  if (verb === 'update') {
-    await Promise.all([markPut, before && store.put({ ...before, ...args.changes, _n: entry.n })]);
-    return;
-  }
-  const record = { ...args, _n: entry.n };
-  delete record.base_seq;
-  if (parent) record.site_id = owner ? owner.site_id : null;
-  if (entity === 'engagement') record.status = args.status || 'active';
-  if (entity === 'resident') record.duplicate_of = null;
-  await Promise.all([markPut, store.put(record)]);
+// The object stores saving one mutation touches: its entity, the parent it reads its site from, the outbox, the
+// marks (not for a create) and the counter. A narrower transaction scope than every store is cheaper to open and commit.
+export function storesFor(op) {
+  const [entity, verb] = parseOp(op);
+  if (verb !== 'create') return [entity, 'outbox', 'local', 'meta'];
+  return PARENT[entity] ? [entity, PARENT[entity][0], 'outbox', 'meta'] : [entity, 'outbox', 'meta'];
 }
 
-// Records one mutation: outbox entry + local effect + counter, atomically. Returns the entry.
-export async function record(db, op, args, now = () => new Date()) {
-  const tx = db.transaction(STORES, 'readwrite');
+// What applying a mutation needs to read first: for a create only its parent (for the site), since a create's
+// id is new to the server (an id in use is rejected, id_exists); otherwise the record and its mark.
+function readLocal(tx, entity, verb, args, hint) {
+  if (verb === 'create') {
+    const parent = PARENT[entity];
+    return Promise.all([undefined, undefined, hint || (parent && tx.objectStore(parent[0]).get(args[parent[1]]))]);
+  }
+  return Promise.all([tx.objectStore(entity).get(args.id), tx.objectStore('local').get([entity, args.id]), undefined]);
+}
+
+// Issues the writes of a mutation's effect on the phone's copy; returns them, to be awaited with the commit.
+// An update or delete leaves a mark holding the server's state before the first pending change (its base),
+// restored if the server does not confirm the change. A create leaves no mark when saved: its base is "nothing"
+// and its outbox entry already says it is pending; settle() marks it once the server has decided it.
+function writeLocal(tx, entity, verb, entry, [before, mark, owner]) {
+  const store = tx.objectStore(entity);
+  const { args, n } = entry;
+  if (verb === 'create') {
+    const record = { ...args, _n: n };
+    delete record.base_seq;
+    if (PARENT[entity]) record.site_id = owner ? owner.site_id : null;
+    if (entity === 'engagement') record.status = args.status || 'active';
+    if (entity === 'resident') record.duplicate_of = null;
+    return [store.put(record)];
+  }
+  // Without a mark, a copy carrying _n is one created on this phone, unknown to the server: its base is nothing.
+  const base = mark ? mark.base : (before && before._n === undefined ? before : null);
+  const markPut = tx.objectStore('local').put({ entity, id: args.id, n, base });
+  if (verb === 'delete') return [markPut, store.delete(args.id)];
+  return [markPut, before && store.put({ ...before, ...args.changes, _n: n })];
+}
+
+export function parseOp(op) {
+  const entity = OPS[op];
+  if (!entity) throw new Error(`unknown op ${op}`);
+  return [entity, op.split('.')[1]];
+}
+
+// Applies a mutation's effect on the phone's copy, inside the caller's transaction: when re-applying the
+// still-pending outbox on top of a pull, and when undoing a rejected change.
+export async function applyLocal(tx, entry) {
+  const [entity, verb] = parseOp(entry.op);
+  await Promise.all(writeLocal(tx, entity, verb, entry, await readLocal(tx, entity, verb, entry.args)));
+}
+
+// The last mutation number used on this device: the highest outbox key, or, once the outbox has been emptied,
+// meta.counter (written by whoever removes entries from the outbox: settle, reconcile, renumber).
+async function lastNumber(tx) {
+  const [cursor, counter] = await Promise.all([tx.objectStore('outbox').openKeyCursor(null, 'prev'),
+    tx.objectStore('meta').get('counter')]);
+  return Math.max(cursor ? cursor.key : 0, counter || 0);
+}
+
+export async function nextNumber(db) {
+  return (await lastNumber(db.transaction(['outbox', 'meta']))) + 1;
+}
+
+// The last number this page used, per open database: a create that needs no read (no parent, or the parent
+// given by the screen that has it) then writes at once and checks the number in the same round trip.
+const lastSeen = new WeakMap();
+
+class StaleNumber extends Error {}
+
+async function recordIn(db, op, args, at, parent, guess) {
+  const [entity, verb] = parseOp(op);
+  // 'relaxed' (Chromium's default since 121, said here for older phones): the commit is reported once the OS
+  // holds the data, not after a flush to disk. A closed tab or a killed browser loses nothing; only a power
+  // loss in the next seconds could, as with Firefox's and Safari's defaults.
+  const tx = db.transaction(storesFor(op), 'readwrite', { durability: 'relaxed' });
   try {
-    const meta = tx.objectStore('meta');
-    const n = ((await meta.get('counter')) || 0) + 1;
-    const entry = { n, op, at: isoLocal(now()), args };
-    await Promise.all([meta.put(n, 'counter'), tx.objectStore('outbox').add(entry), applyLocal(tx, entry)]);
-    await tx.done;
+    let entry;
+    let writes;
+    if (guess !== undefined) {
+      // Optimistic: the number read (issued first, so it sees the state before these writes) must be the one
+      // guessed; another tab, the service worker or a renumbering may have moved it, and then all is undone.
+      const last = lastNumber(tx);
+      entry = { n: guess + 1, op, at, args };
+      writes = [tx.objectStore('outbox').add(entry), ...writeLocal(tx, entity, verb, entry, [undefined, undefined, parent])];
+      for (const w of writes) w.catch(() => {}); // an abort rejects them all; the error that matters is below
+      if ((await last) !== guess) throw new StaleNumber();
+    } else {
+      const [last, read] = await Promise.all([lastNumber(tx), readLocal(tx, entity, verb, args, parent)]);
+      entry = { n: last + 1, op, at, args };
+      writes = [tx.objectStore('outbox').add(entry), ...writeLocal(tx, entity, verb, entry, read)];
+    }
+    await Promise.all([...writes, tx.done]);
+    lastSeen.set(db, entry.n);
     return entry;
   } catch (err) {
     // A script error does not abort an IndexedDB transaction by itself: all or nothing, explicitly.
     tx.done.catch(() => {});
     try { tx.abort(); } catch { /* already finished */ }
     throw err;
+  }
+}
+
+// Records one mutation: outbox entry + local effect, atomically, in one transaction over the stores the
+// mutation touches. The device's counter needs no write of its own: the new outbox key is the counter,
+// persisted in the same transaction. Reads (last number, parent or record and mark) go in one round trip,
+// then every write at once; a create whose parent the screen passes (`parent`, e.g. the household of a visit)
+// reads nothing first (docs/benchmarks.md, PWA: a save is on the user's path). Two tabs cannot take the same
+// number: IndexedDB runs overlapping readwrite transactions one after the other. Returns the entry.
+export async function record(db, op, args, { now = () => new Date(), parent } = {}) {
+  const [entity, verb] = parseOp(op);
+  const link = PARENT[entity];
+  const hint = verb === 'create' && link && parent && parent.id === args[link[1]] ? parent : undefined;
+  const blind = verb === 'create' && (!link || hint);
+  const at = isoLocal(now());
+  const guess = blind ? lastSeen.get(db) : undefined;
+  try {
+    return await recordIn(db, op, args, at, hint, guess);
+  } catch (err) {
+    if (guess === undefined || !(err instanceof StaleNumber || err?.name === 'ConstraintError')) throw err;
+    lastSeen.delete(db);
+    return recordIn(db, op, args, at, hint, undefined);
   }
 }
 

@@ -13,4 +13,7 @@ def register_api(app: Flask) -> None:
 
     for module in (dashboard, lists, exports, devices):
         app.register_blueprint(module.bp)
+    from . import privacy  # residents' rights, audit log (issue 7)
+
+    app.register_blueprint(privacy.bp)
     openapi.register(app)

@@ -4,7 +4,9 @@ from flask import Blueprint
 from flask_jwt_extended import current_user
 from marshmallow import fields
 
+from .. import audit
 from ..auth import ALL_ROLES, get_scoped_or_404, roles_required, scoped
+from ..extensions import db
 from ..models import Resident
 from ..schemas import Page, StrictSchema, Text
 from .common import load_args, paginate
@@ -62,6 +64,7 @@ def list_residents():
         422: {content: {application/json: {schema: ErrorSchema}}}
     """
     args = load_args(ResidentQuerySchema())
+    audit.lock_for_write()
     q = scoped(sa.select(Resident).where(Resident.deleted.is_(False)), Resident.site_id, current_user)
     if "site_id" in args:
         q = q.where(Resident.site_id == args["site_id"])
@@ -71,7 +74,13 @@ def list_residents():
         for token in name_key(args["q"], "").split():
             q = q.where(Resident.name_key.like(f"%{token}%"))
     q = q.order_by(Resident.last_name, Resident.first_name, Resident.id)
-    return paginate(q, args["page"], args["per_page"], resident_schema(current_user))
+    out = paginate(q, args["page"], args["per_page"], resident_schema(current_user))
+    # The filters, never the search text (it is a name).
+    audit.record("residents.list", "residents", {
+        "count": len(out["items"]), "total": out["total"], "page": args["page"], "searched": bool(args.get("q")),
+        **{k: args[k] for k in ("site_id", "household_id") if k in args}})
+    db.session.commit()
+    return out
 
 
 @bp.get("/<uuid:resident_id>")
@@ -87,4 +96,8 @@ def get_resident(resident_id):
         404: {content: {application/json: {schema: ErrorSchema}}}
     """
     load_args()
-    return resident_schema(current_user).dump(get_scoped_or_404(Resident, resident_id, current_user))
+    audit.lock_for_write()
+    out = resident_schema(current_user).dump(get_scoped_or_404(Resident, resident_id, current_user))
+    audit.record("resident.read", f"resident:{resident_id}", {})
+    db.session.commit()
+    return out

@@ -5,6 +5,7 @@ from marshmallow import fields
 
 from sync import ProtocolError, apply_push, compute_pull, parse_pull, parse_push
 
+from .. import audit
 from ..auth import ALL_ROLES, roles_required
 from ..errors import ApiError, error_response
 from ..extensions import db
@@ -85,5 +86,8 @@ def pull():
     cfg = current_app.config
     client_id, cursor, limit = parse_pull(_body(), cfg["SYNC_PULL_MAX_LIMIT"], cfg["SYNC_PULL_DEFAULT_LIMIT"])
     result = compute_pull(SqlStore(db.session), principal_for(current_user), client_id, cursor, limit)
+    residents = sum(1 for c in result.changes if c["entity"] == "resident" and not c["deleted"])
+    if residents:  # one audit row per page that delivers residents, with counts (server/audit.py)
+        audit.record("sync.pull", f"device:{client_id}", {"residents": residents, "reset": result.reset})
     db.session.commit()
     return result.to_wire()

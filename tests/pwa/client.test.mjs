@@ -3,8 +3,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { freshDb } from './setup.mjs';
 import { FakeServer } from './fake_server.mjs';
-import { record } from '../../pwa/src/outbox.js';
-import { syncOnce, push, pull, applyPage, AuthError, RetryableError } from '../../pwa/src/sync/client.js';
+import { record, nextNumber } from '../../pwa/src/outbox.js';
+import { syncOnce, push, pull, applyPage, syncCondition, AuthError, OfflineError, RetryableError } from '../../pwa/src/sync/client.js';
 
 async function seeded() {
   const server = new FakeServer();
@@ -45,11 +45,12 @@ test('a network failure or a 5xx keeps the outbox; the retry sends the same n an
   const { server, db } = await seeded();
   await record(db, 'visit.create', visit('v1'));
   server.failNext.push(0);
-  await assert.rejects(syncOnce(db, server.transport()), RetryableError);
+  await assert.rejects(syncOnce(db, server.transport()), OfflineError);
   assert.equal(await db.count('outbox'), 1);
-  assert.match((await db.get('meta', 'sync_error')).message, /indisponible/);
+  assert.equal((await db.get('meta', 'sync_error')).name, 'OfflineError');
   server.failNext.push(503);
   await assert.rejects(syncOnce(db, server.transport()), RetryableError);
+  assert.match((await db.get('meta', 'sync_error')).message, /Serveur indisponible \(503\)/);
   await syncOnce(db, server.transport());
   assert.equal(await db.count('outbox'), 0);
   assert.equal(await db.get('meta', 'sync_error'), undefined);
@@ -156,4 +157,107 @@ test('more than 500 pending mutations go in batches of 500', async () => {
   const sizes = server.requests.filter((r) => r.path.endsWith('push')).map((r) => r.body.mutations.length);
   assert.deepEqual(sizes, [500, 1]);
   assert.equal(await db.count('outbox'), 0);
+});
+
+test('no network is "offline" (calm), a 5xx a server error, a 401 an auth problem', async () => {
+  const { server, db } = await seeded();
+  await record(db, 'visit.create', visit('v1'));
+  const condition = async (status) => {
+    server.failNext.push(status);
+    await assert.rejects(syncOnce(db, server.transport()));
+    return syncCondition(await db.get('meta', 'sync_error'));
+  };
+  assert.equal(await condition(0), 'offline');
+  assert.equal(await condition(502), 'server');
+  assert.equal(await condition(429), 'server');
+  assert.equal(await condition(401), 'auth');
+  assert.equal(syncCondition(undefined, false), 'offline', 'the browser knows it is offline before any attempt');
+  assert.equal(syncCondition({ name: 'AuthError' }, false), 'auth', 'a session to renew is said even offline');
+  await syncOnce(db, server.transport());
+  assert.equal(syncCondition(await db.get('meta', 'sync_error')), null);
+});
+
+const cutPull = (server) => {
+  const t = server.transport();
+  return { post: async (path, body) => (path.endsWith('pull') ? { status: 0, body: null } : t.post(path, body)) };
+};
+
+test('a refused update is undone at once: the server copy is back even when the pull fails', async () => {
+  const { server, db } = await seeded();
+  server.reject = (m) => (m.op === 'resident.update' && m.args.changes.first_name
+    ? { code: 'invalid', message: 'Prénom invalide.' } : null);
+  await record(db, 'resident.update', { id: 'r1', base_seq: 3, changes: { first_name: 'Anna' } });
+  assert.equal((await db.get('resident', 'r1')).first_name, 'Anna');
+  await assert.rejects(syncOnce(db, cutPull(server)), OfflineError);
+  const r = await db.get('resident', 'r1');
+  assert.equal(r.first_name, 'Ana', "the server's version is restored");
+  assert.equal(r._n, undefined);
+  assert.equal(await db.count('local'), 0);
+  const [rej] = await db.getAll('rejected');
+  assert.equal(rej.reason.message, 'Prénom invalide.', 'the refused item stays in sight with its reason');
+  assert.equal(rej.args.changes.first_name, 'Anna');
+});
+
+test('a refused update under a later pending change: only the refused part is undone', async () => {
+  const { server, db } = await seeded();
+  server.reject = (m) => (m.args.changes?.first_name ? { code: 'invalid', message: 'non' } : null);
+  await record(db, 'resident.update', { id: 'r1', base_seq: 3, changes: { first_name: 'Anna' } });
+  await assert.rejects(syncOnce(db, cutPull(server)), OfflineError);
+  // Offline again, the user changes another field of the same resident.
+  await record(db, 'resident.update', { id: 'r1', base_seq: 3, changes: { last_name: 'Bo' } });
+  let r = await db.get('resident', 'r1');
+  assert.deepEqual([r.first_name, r.last_name], ['Ana', 'Bo']);
+  await syncOnce(db, server.transport());
+  r = await db.get('resident', 'r1');
+  assert.deepEqual([r.first_name, r.last_name, r._n], ['Ana', 'Bo', undefined]);
+  assert.equal(server.rows.get('resident:r1').data.last_name, 'Bo');
+});
+
+test('accepted then refused in one batch: the accepted change stays, the refused one goes', async () => {
+  const { server, db } = await seeded();
+  server.reject = (m) => (m.args.changes?.first_name === 'Zoé' ? { code: 'invalid', message: 'non' } : null);
+  await record(db, 'resident.update', { id: 'r1', base_seq: 3, changes: { last_name: 'Bo' } });
+  await record(db, 'resident.update', { id: 'r1', base_seq: 3, changes: { first_name: 'Zoé' } });
+  await assert.rejects(syncOnce(db, cutPull(server)), OfflineError);
+  let r = await db.get('resident', 'r1');
+  assert.deepEqual([r.first_name, r.last_name], ['Ana', 'Bo'], 'before the pull: base + the accepted change');
+  await syncOnce(db, server.transport());
+  r = await db.get('resident', 'r1');
+  assert.deepEqual([r.first_name, r.last_name, r._n], ['Ana', 'Bo', undefined]);
+  assert.equal(await db.count('local'), 0);
+});
+
+test('a refused delete puts the record back; a refused create and its update leave nothing', async () => {
+  const { server, db } = await seeded();
+  server.reject = (m) => (['resident.delete', 'resident.create'].includes(m.op) || m.args.id === 'r9'
+    ? { code: 'unknown_or_forbidden', message: 'non' } : null);
+  await record(db, 'resident.delete', { id: 'r1' });
+  await record(db, 'resident.create', { id: 'r9', household_id: 'h1', first_name: 'Léa', last_name: 'C' });
+  await record(db, 'resident.update', { id: 'r9', base_seq: 0, changes: { first_name: 'Léo' } });
+  assert.equal(await db.get('resident', 'r1'), undefined);
+  await assert.rejects(syncOnce(db, cutPull(server)), OfflineError);
+  assert.equal((await db.get('resident', 'r1')).first_name, 'Ana');
+  assert.equal(await db.get('resident', 'r9'), undefined);
+  assert.equal((await db.getAll('rejected')).length, 3);
+});
+
+test('a create accepted without a record (a second check-in) leaves the phone after the pull', async () => {
+  const { server, db } = await seeded();
+  server.applyMutation = () => {}; // applied, stores nothing: the first check-in stands
+  await record(db, 'attendance.create', { id: 'a2', event_id: 'e1', resident_id: 'r1', checked_in_at: '2026-11-21T10:00:00+01:00' });
+  await syncOnce(db, server.transport());
+  assert.equal(await db.get('attendance', 'a2'), undefined);
+  assert.equal(await db.count('local'), 0);
+});
+
+test('numbers go on after a sync emptied the outbox', async () => {
+  const { server, db } = await seeded();
+  await record(db, 'visit.create', visit('v1'));
+  await record(db, 'visit.create', visit('v2'));
+  await syncOnce(db, server.transport());
+  assert.equal(await db.count('outbox'), 0);
+  assert.equal((await record(db, 'visit.create', visit('v3'))).n, 3);
+  assert.equal(await nextNumber(db), 4);
+  await syncOnce(db, server.transport());
+  assert.ok(server.rows.get('visit:v3'), 'no mutation_conflict: the number was new to the server');
 });

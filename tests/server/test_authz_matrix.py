@@ -73,6 +73,32 @@ def _fixed_visit(w, side, role):
                      "visited_at": "2026-06-01T10:00:00+02:00"}}
 
 
+def _fresh_resident_url(w, side, what):
+    """A resident with no suspected duplicate (the world's one has a pending one, which blocks erasure)."""
+    from server.database import next_seq
+    from server.extensions import db
+    from server.models import Household, Resident
+    hh = db.session.get(Household, uuid.UUID(w[side + "_household"]))
+    r = Resident(household_id=hh.id, site_id=hh.site_id, first_name="Anne", last_name="Effaçable",
+                 name_key="anne effacable", seq=next_seq(db.session))
+    db.session.add(r)
+    db.session.commit()
+    return f"/api/privacy/residents/{r.id}/{what}"
+
+
+def _link_body(w, side, role):
+    """A subscription just made, and a per-resident push link of the same site."""
+    from server import privacy, push
+    from server.extensions import db
+    from server.models import Resident, Site
+    site = db.session.get(Site, uuid.UUID(w[side + "_site"]))
+    sub = _browser_subscription()
+    _, token = push.subscribe(site, sub["endpoint"], sub["keys"]["p256dh"], sub["keys"]["auth"], ["atelier"], "v1")
+    _, link = privacy.create_push_link(db.session.get(Resident, uuid.UUID(w[side + "_resident"])), None)
+    db.session.commit()
+    return {"unsubscribe_token": token, "link_token": link}
+
+
 TABLE: dict[tuple[str, str], Row] = {
     ("POST", "/api/auth/login"): Row(ALL, "plain", lambda w, s: "/api/auth/login", token="none", anonymous=401,
                                      body=lambda w, s, role: {"email": w.users[role].email if role in w.users
@@ -148,6 +174,18 @@ TABLE: dict[tuple[str, str], Row] = {
     ("GET", "/api/sites/<uuid:site_id>/subscribe-qr"): Row(
         ALL, "object", lambda w, s: f"/api/sites/{w[s + '_site']}/subscribe-qr"),
     ("GET", "/api/push/alerts"): Row(REVIEW, "plain", lambda w, s: "/api/push/alerts"),
+    # Privacy (residents' rights): head office exports, only the admin erases and reads the audit log; field staff
+    # make a resident's push link during a visit; the resident's browser ties its subscription with it.
+    ("GET", "/api/privacy/residents/<uuid:resident_id>/export"): Row(
+        REVIEW, "object", lambda w, s: f"/api/privacy/residents/{w[s + '_resident']}/export"),
+    ("POST", "/api/privacy/residents/<uuid:resident_id>/erase"): Row(
+        ("admin",), "object", lambda w, s: _fresh_resident_url(w, s, "erase"),
+        body=lambda w, s, role: {"reason": "Demande écrite du 3 mars"}),
+    ("GET", "/api/privacy/audit"): Row(("admin",), "plain", lambda w, s: "/api/privacy/audit"),
+    ("POST", "/api/privacy/residents/<uuid:resident_id>/push-link"): Row(
+        FIELD, "object", lambda w, s: f"/api/privacy/residents/{w[s + '_resident']}/push-link", ok=201),
+    ("POST", "/api/public/subscriptions/link"): Row(ALL, "plain", lambda w, s: "/api/public/subscriptions/link",
+                                                    token="none", body=_link_body),
 }
 
 

@@ -14,15 +14,29 @@ export class RetryableError extends Error {
   constructor(message) { super(message); this.name = 'RetryableError'; }
 }
 
+// No network, or the server could not be reached at all (fetch failed): a normal state in the field, shown
+// calmly as "Hors ligne", never as an error. Retried like a server outage.
+export class OfflineError extends RetryableError {
+  constructor(message = 'Hors ligne') { super(message); this.name = 'OfflineError'; }
+}
+
 export class ProtocolError extends Error {
   constructor(message, status, body) { super(message); this.name = 'ProtocolError'; this.status = status; this.body = body; }
 }
 
 function check(resp) {
   if (resp.status === 401) throw new AuthError();
-  if (resp.status >= 500 || resp.status === 0 || resp.status === 429) {
-    throw new RetryableError(`Serveur indisponible (${resp.status || 'réseau'})`);
-  }
+  if (resp.status === 0) throw new OfflineError();
+  if (resp.status >= 500 || resp.status === 429) throw new RetryableError(`Serveur indisponible (${resp.status})`);
+}
+
+// What the status bar makes of the last sync error (meta sync_error, {name, message, at}) and the browser's own
+// idea of the network: 'auth' (log in again), 'offline' (calm: records wait on the phone), 'server' (a real
+// error), or null when the last sync went through.
+export function syncCondition(error, online = true) {
+  if (error?.name === 'AuthError') return 'auth';
+  if (!online || error?.name === 'OfflineError') return 'offline';
+  return error ? 'server' : null;
 }
 
 async function clientId(db) {
@@ -49,13 +63,55 @@ export async function renumber(db, nextExpected) {
   await tx.done;
 }
 
-// Records the server's decisions: rejected ones keep their reason; decided ones leave the outbox.
+const keyOf = (entry) => [OPS[entry.op], entry.args.id];
+
+// The counter must outlive the outbox entries that carry the last number (outbox.js, lastNumber).
+async function keepNumber(tx, decided) {
+  if (!decided.length) return;
+  const meta = tx.objectStore('meta');
+  const top = decided[decided.length - 1].n;
+  if (!((await meta.get('counter')) >= top)) await meta.put(top, 'counter');
+}
+
+// A create decided by the server gets its mark (base: nothing) if it has none, so that a create that the server
+// refused, or accepted without storing anything (a second check-in), leaves the phone once the pull is done.
+async function markDecidedCreates(tx, decided) {
+  const local = tx.objectStore('local');
+  const creates = decided.filter((e) => e.op.endsWith('.create'));
+  const marks = await Promise.all(creates.map((e) => local.get(keyOf(e))));
+  await Promise.all(creates.map((e, i) => !marks[i] && local.put({ entity: OPS[e.op], id: e.args.id, n: e.n, base: null })));
+}
+
+// Puts back the server's copy (the mark's base) of every record a refused mutation changed, then re-applies the
+// other mutations on that record, accepted or still pending: the phone shows the server's state and what is
+// still pending, never a refused change, even before the next pull (or if it fails).
+async function undoRefused(tx, refusedEntries, entries, refused) {
+  const local = tx.objectStore('local');
+  const touched = new Map(refusedEntries.map((e) => [keyOf(e).join('\u0000'), keyOf(e)]));
+  for (const [entity, id] of touched.values()) {
+    const store = tx.objectStore(entity);
+    const [mark, current] = await Promise.all([local.get([entity, id]), store.get(id)]);
+    if (mark) {
+      await Promise.all([mark.base ? store.put(mark.base) : store.delete(id), local.delete([entity, id])]);
+    } else if (current && current._n !== undefined) {
+      await store.delete(id); // unmarked and local: created on this phone, so nothing to put back
+    }
+  }
+  for (const e of entries) {
+    if (!refused.has(e.n) && touched.has(keyOf(e).join('\u0000'))) await applyLocal(tx, e);
+  }
+}
+
+// Records the server's decisions: rejected ones keep their reason and their change is undone on the phone;
+// decided ones leave the outbox.
 async function settle(db, sent, body) {
-  const tx = db.transaction(['outbox', 'rejected', 'meta'], 'readwrite');
+  const tx = db.transaction([...STORES, 'rejected'], 'readwrite');
   const byN = new Map(sent.map((m) => [m.n, m]));
+  const refused = new Set();
   for (const r of body.results || []) {
     const m = byN.get(r.n);
     if (r.status === 'rejected' && m) {
+      refused.add(r.n);
       await tx.objectStore('rejected').put({ n: r.n, op: m.op, args: m.args, at: m.at, reason: r.reason });
     }
     if (r.conflicts && r.conflicts.length && m) {
@@ -64,8 +120,13 @@ async function settle(db, sent, body) {
       await tx.objectStore('meta').put(list.slice(-50), 'conflicts');
     }
   }
-  const acked = await tx.objectStore('outbox').getAllKeys(IDBKeyRange.upperBound(body.last_applied));
-  for (const n of acked) await tx.objectStore('outbox').delete(n);
+  const outbox = tx.objectStore('outbox');
+  const entries = await outbox.getAll();
+  const decided = entries.filter((e) => e.n <= body.last_applied);
+  if (refused.size) await undoRefused(tx, [...refused].map((n) => byN.get(n)), entries, refused);
+  await markDecidedCreates(tx, decided);
+  await keepNumber(tx, decided);
+  for (const e of decided) outbox.delete(e.n);
   await tx.objectStore('meta').put(body.last_applied, 'last_applied');
   await tx.done;
 }
@@ -125,7 +186,11 @@ export async function applyPage(db, page) {
 export async function reconcile(db, lastApplied) {
   const tx = db.transaction([...STORES, 'rejected'], 'readwrite');
   const outbox = tx.objectStore('outbox');
-  for (const n of await outbox.getAllKeys(IDBKeyRange.upperBound(lastApplied))) outbox.delete(n);
+  // Entries decided out of settle()'s sight (e.g. a push whose answer was lost) are treated the same way.
+  const decided = await outbox.getAll(IDBKeyRange.upperBound(lastApplied));
+  await markDecidedCreates(tx, decided);
+  await keepNumber(tx, decided);
+  for (const e of decided) outbox.delete(e.n);
   const local = tx.objectStore('local');
   for (const mark of await local.getAll()) {
     if (mark.n > lastApplied) continue;

@@ -32,7 +32,7 @@ export function VisitForm({ householdId }) {
       interests: talked ? v.interests : [], needs: talked ? v.needs : [], follow_up: v.follow_up,
       consent_recontact: talked && v.consent_recontact, resident_id: v.resident_id || null,
       note: v.note.trim(),
-    });
+    }, { parent: hh }); // the household on screen gives the visit its site: the save reads nothing first
     app.changed('Visite enregistrée');
     history.back();
   }

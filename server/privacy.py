@@ -1,0 +1,396 @@
+"""Residents' rights and retention: the access export, erasure everywhere, the purge of expired records, and
+per-resident push links. Synced rows are never hard-deleted: they become scrubbed tombstones with a new seq, so
+devices drop them at their next pull (docs/privacy.md, docs/PROTOCOL.md)."""
+import hashlib
+import json
+import re
+import secrets
+import unicodedata
+import uuid
+from datetime import datetime, timedelta, timezone
+
+import sqlalchemy as sa
+from flask import current_app
+
+from . import audit
+from .database import next_seq
+from .extensions import db
+from .models import (Action, Attendance, AuditLog, Conflict, DuplicateSuspicion, Engagement, Event, HeadCount,
+                     Household, MutationLog, PushDelivery, PushLink, PushSubscription, Rejection, Resident,
+                     RevokedToken, Site, User, Visit)
+from .sync_store import _bump as bump_seq  # the review's tombstone helper: a fresh seq per row, one statement
+
+ERASED_MARK = "[effacé]"
+# Copies of a synced record that the sync store may keep (its pull texts): cleared whenever a row is scrubbed, so no
+# copy outlives the scrub; the store serializes such a row from its columns (docs/PROTOCOL.md).
+DERIVED_COLUMNS = ("wire", "wire_restricted", "wire_seq")
+
+
+def _derived(model) -> dict:
+    return {c: None for c in DERIVED_COLUMNS if c in model.__table__.c}
+
+
+def scrub(model, where, values: dict) -> int:
+    """Change synced rows with a fresh seq each (devices get the new state, or the tombstone, at their next pull)."""
+    return bump_seq(db.session, model, where, {**values, **_derived(model)})
+
+
+class PrivacyError(Exception):
+    def __init__(self, status, code, message, details=None):
+        super().__init__(message)
+        self.status, self.code, self.message, self.details = status, code, message, details
+
+
+# --- names in free text ----------------------------------------------------------------------------------------
+
+def _fold(text: str) -> str:
+    text = unicodedata.normalize("NFKD", text)
+    return "".join(ch for ch in text if not unicodedata.combining(ch)).lower()
+
+
+def _name_tokens(residents) -> set[str]:
+    """The words of the residents' first and last names, accents and case folded (one-letter words skipped)."""
+    words = set()
+    for r in residents:
+        for part in (r.first_name, r.last_name):
+            words.update(w for w in re.split(r"[^\w]+", _fold(part or "")) if len(w) > 1)
+    return words
+
+
+def _mentions(text, words: set[str]) -> bool:
+    if not text or not words:
+        return False
+    found = set(re.split(r"[^\w]+", _fold(text if isinstance(text, str) else json.dumps(text, ensure_ascii=False))))
+    return not found.isdisjoint(words)
+
+
+def _without_lines_naming(text: str, words: set[str]) -> str:
+    """Drop every line that names the person: a note is about a household, only their lines go."""
+    return "\n".join(line for line in text.split("\n") if not _mentions(line, words))
+
+
+def _redact(text: str, words: set[str]) -> str:
+    """A reason typed by an admin may name the person: their words are replaced before it is kept."""
+    def sub(m):
+        return ERASED_MARK if _fold(m.group(0)) in words else m.group(0)
+    return re.sub(r"\w+", sub, text)
+
+
+# --- who is one person -----------------------------------------------------------------------------------------
+
+def person_rows(resident: Resident) -> list[Resident]:
+    """The resident and every tombstone merged into them (a merged duplicate still holds the same name)."""
+    rows, frontier = [resident], [resident.id]
+    while frontier:
+        merged = db.session.execute(sa.select(Resident).where(Resident.merged_into.in_(frontier))).scalars().all()
+        merged = [m for m in merged if m.id not in {r.id for r in rows}]
+        rows += merged
+        frontier = [m.id for m in merged]
+    return rows
+
+
+def follow_merges(resident: Resident) -> Resident:
+    seen = set()
+    while resident.merged_into is not None and resident.id not in seen:
+        seen.add(resident.id)
+        resident = db.session.get(Resident, resident.merged_into)
+    return resident
+
+
+def _pending_duplicates(ids) -> list[str]:
+    q = sa.select(DuplicateSuspicion.id).where(DuplicateSuspicion.status == "pending", sa.or_(
+        DuplicateSuspicion.resident_id.in_(ids), DuplicateSuspicion.candidate_id.in_(ids)))
+    pending = [str(i) for i in db.session.execute(q).scalars()]
+    live_dups = sa.select(Resident.id).where(Resident.duplicate_of.in_(ids), Resident.deleted.is_(False))
+    return pending + [f"resident:{i}" for i in db.session.execute(live_dups).scalars()]
+
+
+# --- right of access -------------------------------------------------------------------------------------------
+
+def _row(obj, *names) -> dict:
+    return {n: audit.jsonable(getattr(obj, n)) for n in names}
+
+
+def access_export(resident: Resident) -> dict:
+    """Everything Palier holds about one person, as JSON: identity and consents, household, engagements, check-ins,
+    visits of their household with their notes, review items and rejected mutations naming them, push consents,
+    and who read or exported their data."""
+    rows = person_rows(resident)
+    ids = [r.id for r in rows]
+    words = _name_tokens(rows)
+    hh_ids = {r.household_id for r in rows}
+    identity = ("id", "first_name", "last_name", "phone", "email", "household_id", "site_id", "created_at",
+                "updated_at", "deleted", "merged_into", "duplicate_of")
+    consents = ("consent_contact", "consent_image", "consent_recorded_at")
+    engagements = db.session.execute(
+        sa.select(Engagement, Action.name).join(Action, Action.id == Engagement.action_id)
+        .where(Engagement.resident_id.in_(ids)).order_by(Engagement.started_on)).all()
+    attendances = db.session.execute(
+        sa.select(Attendance, Event.title, Event.starts_at).join(Event, Event.id == Attendance.event_id)
+        .where(Attendance.resident_id.in_(ids)).order_by(Attendance.checked_in_at)).all()
+    visits = db.session.execute(sa.select(Visit).where(sa.or_(Visit.household_id.in_(hh_ids),
+                                                              Visit.resident_id.in_(ids)))
+                                .order_by(Visit.visited_at)).scalars().all()
+    record_ids = ids + [e.id for e, _ in engagements] + [a.id for a, *_ in attendances] + [v.id for v in visits]
+    conflicts = db.session.execute(sa.select(Conflict).where(sa.or_(
+        Conflict.entity_id.in_(record_ids), Conflict.entity_id.in_(hh_ids)))).scalars().all()
+    conflicts = [c for c in conflicts if c.entity_id in set(ids) or c.entity_id not in hh_ids
+                 or _mentions(c.kept_value, words) or _mentions(c.lost_value, words)]
+    rejections = _rejections_naming({str(i) for i in record_ids}, words)
+    subs = db.session.execute(sa.select(PushSubscription).where(PushSubscription.resident_id.in_(ids))).scalars()
+    subjects = [f"resident:{i}" for i in ids]
+    reads = db.session.execute(sa.select(AuditLog, User.role).outerjoin(User, User.id == AuditLog.user_id)
+                               .where(AuditLog.subject.in_(subjects)).order_by(AuditLog.at)).all()
+    households = db.session.execute(sa.select(Household, Site.name).join(Site, Site.id == Household.site_id)
+                                    .where(Household.id.in_(hh_ids))).all()
+    return {
+        "generated_at": audit.jsonable(datetime.now(timezone.utc)),
+        "resident": {**_row(resident, *identity), "consents": _row(resident, *consents)},
+        "merged_records": [{**_row(r, *identity), "consents": _row(r, *consents)} for r in rows[1:]],
+        "households": [{**_row(h, "id", "building", "staircase", "floor", "door", "landlord_ref", "notes"),
+                        "site": site} for h, site in households],
+        "engagements": [{**_row(e, "id", "role", "status", "started_on", "ended_on", "deleted"), "action": name}
+                        for e, name in engagements],
+        "attendances": [{**_row(a, "id", "checked_in_at", "deleted"), "event": title,
+                         "event_starts_at": audit.jsonable(starts)} for a, title, starts in attendances],
+        "visits": [{**_row(v, "id", "visited_at", "outcome", "interests", "needs", "follow_up",
+                           "consent_recontact", "note", "deleted"), "about_them": v.resident_id in set(ids)}
+                   for v in visits],
+        "conflicts": [_row(c, "id", "entity", "entity_id", "field", "kept_value", "lost_value", "status",
+                           "created_at", "resolved_at") for c in conflicts],
+        "rejected_mutations": [_row(r, "id", "op", "code", "args", "status", "created_at") for r in rejections],
+        "push_subscriptions": [_row(s, "id", "site_id", "kinds", "consent_at", "consent_text_version",
+                                    "withdrawn_at", "created_at") for s in subs],
+        "accesses": [{**_row(a, "at", "action"), "by_role": role} for a, role in reads],
+        "not_kept": "Le journal des modifications ne garde que l'empreinte (sha256) de chaque envoi, jamais son "
+                    "contenu.",
+    }
+
+
+def _rejections_naming(record_ids: set[str], words: set[str]) -> list[Rejection]:
+    """Rejected mutations whose kept args hold one of these records' ids or the person's name. Few rows (head
+    office reviews them), so they are read and matched here rather than with per-database JSON operators."""
+    out = []
+    for rej in db.session.execute(sa.select(Rejection).where(Rejection.args.is_not(None))).scalars():
+        text = json.dumps(rej.args, ensure_ascii=False)
+        if any(i in text for i in record_ids) or _mentions(text, words):
+            out.append(rej)
+    return out
+
+
+# --- right to erasure ------------------------------------------------------------------------------------------
+
+def erase(resident: Resident, user, reason: str, action: str = "privacy.erase") -> dict:
+    """Remove a person everywhere, in the caller's transaction; returns counts per kind. See docs/privacy.md."""
+    next_seq(db.session, 0)  # the sequence lock first: pushes, merges and erasures serialize
+    resident = follow_merges(resident)
+    rows = person_rows(resident)
+    ids = [r.id for r in rows]
+    pending = _pending_duplicates(ids)
+    if pending:
+        raise PrivacyError(409, "pending_duplicate", "Un doublon suspecté de cette personne attend une revue : "
+                           "fusionnez-le ou séparez-le d'abord.", {"pending": pending})
+    words = _name_tokens(rows)
+    hh_ids = {r.household_id for r in rows}
+    s = db.session
+    counts = {}
+    engagement_ids = s.execute(sa.select(Engagement.id).where(Engagement.resident_id.in_(ids))).scalars().all()
+    attendance_ids = s.execute(sa.select(Attendance.id).where(Attendance.resident_id.in_(ids))).scalars().all()
+    visit_ids = s.execute(sa.select(Visit.id).where(Visit.resident_id.in_(ids))).scalars().all()
+
+    # A check-in becomes an anonymous head count: the event's attendance figures stay right.
+    live = s.execute(sa.select(Attendance).where(Attendance.resident_id.in_(ids), Attendance.deleted.is_(False))
+                     .order_by(Attendance.id)).scalars().all()
+    if live:
+        first = next_seq(s, len(live))
+        s.execute(sa.insert(HeadCount), [
+            {"id": uuid.uuid4(), "seq": first + k, "deleted": False, "event_id": a.event_id, "site_id": a.site_id,
+             "category": "adults", "count": 1, "counted_at": a.checked_in_at, "clock_suspect": a.clock_suspect,
+             "created_at": _now(), "updated_at": _now()} for k, a in enumerate(live)])
+    counts["attendances_to_head_counts"] = len(live)
+    counts["attendances"] = scrub(Attendance, sa.and_(Attendance.resident_id.in_(ids),
+                                                            Attendance.deleted.is_(False)), {"deleted": True})
+    counts["engagements"] = scrub(Engagement, sa.and_(Engagement.resident_id.in_(ids),
+                                                            Engagement.deleted.is_(False)), {"deleted": True})
+    counts["visits_unlinked"] = scrub(Visit, Visit.resident_id.in_(ids), {"resident_id": None, "note": ""})
+    counts["notes_scrubbed"] = _scrub_notes(Visit, "note", Visit.household_id.in_(hh_ids), words)
+    counts["notes_scrubbed"] += _scrub_notes(Household, "notes", Household.id.in_(hh_ids), words)
+    counts["residents"] = scrub(Resident, Resident.id.in_(ids), {
+        "deleted": True, "first_name": "", "last_name": "", "name_key": "", "phone": "", "email": "",
+        "consent_contact": False, "consent_image": False, "consent_recorded_at": None, "duplicate_of": None,
+        "created_by": None, "field_versions": {}})
+    record_ids = [*ids, *engagement_ids, *attendance_ids, *visit_ids]
+    counts["duplicate_suspicions"] = s.execute(sa.delete(DuplicateSuspicion).where(sa.or_(
+        DuplicateSuspicion.resident_id.in_(ids), DuplicateSuspicion.candidate_id.in_(ids)))).rowcount
+    counts["conflicts"] = _delete_conflicts(record_ids, hh_ids, words)
+    counts["rejections_scrubbed"] = _scrub_rejections({str(i) for i in record_ids}, words)
+    counts["push_subscriptions"] = _delete_subscriptions(PushSubscription.resident_id.in_(ids))
+    counts["push_links"] = s.execute(sa.delete(PushLink).where(PushLink.resident_id.in_(ids))).rowcount
+    audit.record(action, f"resident:{resident.id}", {"reason": _redact(reason, words), **counts}, user=user)
+    return counts
+
+
+def _now():
+    return datetime.now(timezone.utc)
+
+
+def _scrub_notes(model, column: str, where, words) -> int:
+    """Per row (each note loses its own lines), with a new seq so devices get the scrubbed text."""
+    col = getattr(model, column)
+    n = 0
+    for row_id, text in db.session.execute(sa.select(model.id, col).where(where, col != "")).all():
+        if _mentions(text, words):
+            seq = next_seq(db.session)
+            db.session.execute(sa.update(model.__table__).where(model.__table__.c.id == row_id).values(
+                {column: _without_lines_naming(text, words), "seq": seq, "updated_at": _now(), **_derived(model)}))
+            n += 1
+    return n
+
+
+def _delete_conflicts(record_ids, hh_ids, words) -> int:
+    own = db.session.execute(sa.delete(Conflict).where(Conflict.entity_id.in_(record_ids))).rowcount
+    hh = [c.id for c in db.session.execute(sa.select(Conflict).where(Conflict.entity_id.in_(hh_ids))).scalars()
+          if _mentions(c.kept_value, words) or _mentions(c.lost_value, words)]
+    if hh:
+        db.session.execute(sa.delete(Conflict).where(Conflict.id.in_(hh)))
+    return own + len(hh)
+
+
+def _scrub_rejections(record_ids: set[str], words) -> int:
+    """Their args go (the review item stays, dismissed, as after a head-office dismissal)."""
+    rows = _rejections_naming(record_ids, words)
+    for rej in rows:
+        rej.args = None
+        if rej.status == "open":
+            rej.status, rej.resolved_at = "dismissed", _now()
+    return len(rows)
+
+
+def _delete_subscriptions(where) -> int:
+    sub_ids = db.session.execute(sa.select(PushSubscription.id).where(where)).scalars().all()
+    if not sub_ids:
+        return 0
+    db.session.execute(sa.delete(PushDelivery).where(PushDelivery.subscription_id.in_(sub_ids)))
+    db.session.execute(sa.delete(PushSubscription).where(PushSubscription.id.in_(sub_ids)))
+    return len(sub_ids)
+
+
+# --- retention -------------------------------------------------------------------------------------------------
+
+PURGE_KINDS = ("visit_notes", "visits", "inactive_residents", "deleted_residents", "conflicts", "rejections",
+               "duplicate_suspicions", "mutation_log", "audit_log", "push_subscriptions", "push_deliveries",
+               "push_links", "revoked_tokens")
+
+
+def purge(now: datetime | None = None, dry_run: bool = False, config=None) -> dict:
+    """Apply every retention setting once; returns how many records of each kind were purged. The caller
+    commits (dry_run rolls everything back: the same queries, nothing kept)."""
+    cfg = config or current_app.config
+    now = now or _now()
+    s = db.session
+    next_seq(s, 0)
+
+    def cutoff(key):
+        return now - timedelta(days=cfg[key])
+
+    counts = dict.fromkeys(PURGE_KINDS, 0)
+    counts["visit_notes"] = scrub(Visit, sa.and_(Visit.note != "",
+                                                       Visit.received_at < cutoff("RETENTION_VISIT_NOTES_DAYS")),
+                                     {"note": ""})
+    visits_cut = cutoff("RETENTION_VISITS_DAYS")
+    engaged_households = (sa.select(Resident.household_id).join(Engagement, Engagement.resident_id == Resident.id)
+                          .where(Resident.deleted.is_(False), Engagement.deleted.is_(False), sa.or_(
+                              Engagement.status != "ended", Engagement.ended_on.is_(None),
+                              Engagement.ended_on >= visits_cut.date())))
+    counts["visits"] = scrub(Visit, sa.and_(Visit.deleted.is_(False), Visit.received_at < visits_cut,
+                                                  Visit.household_id.not_in(engaged_households)),
+                                {"deleted": True, "note": "", "resident_id": None, "needs": [], "interests": [],
+                                 "follow_up": False, "consent_recontact": False})
+    for kind, reason in (("inactive_residents", "inactivité"), ("deleted_residents", "suppression")):
+        for resident in _residents_to_erase(kind, cutoff("RETENTION_INACTIVE_RESIDENTS_DAYS"), now):
+            try:
+                with s.begin_nested():
+                    erase(resident, None, f"durée de conservation ({reason})", action="privacy.retention_erase")
+                counts[kind] += 1
+            except PrivacyError:  # a suspected duplicate awaits review: next run
+                pass
+    review_cut = cutoff("RETENTION_REVIEW_DAYS")
+    counts["conflicts"] = _delete(Conflict, Conflict.status != "open", Conflict.resolved_at < review_cut)
+    counts["rejections"] = _delete(Rejection, Rejection.status != "open",
+                                   sa.func.coalesce(Rejection.resolved_at, Rejection.created_at) < review_cut)
+    counts["duplicate_suspicions"] = _delete(DuplicateSuspicion, DuplicateSuspicion.status != "pending",
+                                             sa.func.coalesce(DuplicateSuspicion.resolved_at,
+                                                              DuplicateSuspicion.created_at) < review_cut)
+    counts["mutation_log"] = _delete(MutationLog, MutationLog.received_at < cutoff("RETENTION_MUTATION_LOG_DAYS"))
+    counts["audit_log"] = _delete(AuditLog, AuditLog.at < cutoff("RETENTION_AUDIT_LOG_DAYS"))
+    counts["push_subscriptions"] = _delete_subscriptions(sa.and_(
+        PushSubscription.withdrawn_at.is_not(None),
+        PushSubscription.withdrawn_at < cutoff("RETENTION_PUSH_WITHDRAWN_DAYS")))
+    counts["push_deliveries"] = _delete(PushDelivery, PushDelivery.state.in_(("sent", "failed", "dropped")),
+                                        PushDelivery.created_at < cutoff("RETENTION_PUSH_DELIVERIES_DAYS"))
+    tokens_cut = cutoff("RETENTION_REVOKED_TOKENS_DAYS")
+    counts["push_links"] = _delete(PushLink, PushLink.expires_at < tokens_cut)
+    counts["revoked_tokens"] = _delete(RevokedToken, RevokedToken.expires_at < tokens_cut)
+    if dry_run:
+        s.rollback()
+    else:
+        audit.record("privacy.purge", "retention", counts, user=None)
+    return counts
+
+
+def _delete(model, *where) -> int:
+    return db.session.execute(sa.delete(model).where(*where).execution_options(synchronize_session=False)).rowcount
+
+
+def _residents_to_erase(kind: str, cut: datetime, now: datetime):
+    if kind == "deleted_residents":
+        # Deleted by a device: the tombstone still holds the name (merged ones belong to the kept person).
+        q = sa.select(Resident).where(Resident.deleted.is_(True), Resident.merged_into.is_(None),
+                                      sa.or_(Resident.first_name != "", Resident.last_name != "",
+                                             Resident.phone != "", Resident.email != ""))
+        return db.session.execute(q).scalars().all()
+    cut_day = cut.date()
+    engaged = sa.select(Engagement.resident_id).where(Engagement.deleted.is_(False), sa.or_(
+        Engagement.status != "ended", Engagement.ended_on.is_(None), Engagement.ended_on >= cut_day,
+        Engagement.updated_at >= cut))
+    visited = sa.select(Visit.resident_id).where(Visit.resident_id.is_not(None), Visit.received_at >= cut)
+    attended = sa.select(Attendance.resident_id).where(Attendance.deleted.is_(False), Attendance.checked_in_at >= cut)
+    q = sa.select(Resident).where(Resident.deleted.is_(False), Resident.created_at < cut, Resident.updated_at < cut,
+                                  Resident.id.not_in(engaged), Resident.id.not_in(visited),
+                                  Resident.id.not_in(attended))
+    return db.session.execute(q).scalars().all()
+
+
+# --- per-resident push links -----------------------------------------------------------------------------------
+
+def _hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def create_push_link(resident: Resident, user) -> tuple[PushLink, str]:
+    """A single-use token that ties the next subscription made with it to this resident. The caller commits."""
+    token = secrets.token_urlsafe(24)
+    link = PushLink(resident_id=resident.id, site_id=resident.site_id, token_hash=_hash(token),
+                    created_by=getattr(user, "id", None),
+                    expires_at=_now() + current_app.config["PRIVACY_PUSH_LINK_TTL"])
+    db.session.add(link)
+    return link, token
+
+
+def link_subscription(unsubscribe_token: str, link_token: str) -> PushSubscription:
+    """The browser proves it holds the subscription (its unsubscribe token) and the staff's link: tie them."""
+    from .push.subscriptions import token_hash
+    sub = db.session.execute(sa.select(PushSubscription).where(
+        PushSubscription.token_hash == token_hash(unsubscribe_token))).scalar_one_or_none()
+    link = db.session.execute(sa.select(PushLink).where(PushLink.token_hash == _hash(link_token))
+                              .with_for_update()).scalar_one_or_none()
+    if sub is None or link is None or sub.withdrawn_at is not None:
+        raise PrivacyError(404, "unknown_token", "Lien inconnu.")
+    if link.used_at is not None or link.expires_at <= _now():
+        raise PrivacyError(409, "link_expired", "Ce lien a déjà servi ou a expiré : demandez-en un nouveau.")
+    resident = db.session.get(Resident, link.resident_id)
+    if resident is None or resident.deleted or sub.site_id != link.site_id:
+        raise PrivacyError(409, "link_mismatch", "Ce lien ne correspond pas à cet abonnement.")
+    link.used_at = _now()
+    sub.resident_id = resident.id
+    return sub

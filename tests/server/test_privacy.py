@@ -1,0 +1,381 @@
+"""Residents' rights: the access export, erasure everywhere (database and phones), the audit log, push links."""
+import json
+import unicodedata
+import uuid
+from datetime import datetime, timedelta, timezone
+
+import pytest
+import sqlalchemy as sa
+
+from server.extensions import db
+
+from .test_authz_matrix import _browser_subscription
+
+FIRST, LAST = "Zéphirine", "Quenouille"
+
+
+def _fold(text: str) -> str:
+    text = unicodedata.normalize("NFKD", text)
+    return "".join(ch for ch in text if not unicodedata.combining(ch)).lower()
+
+
+def tables_naming(*words) -> dict[str, int]:
+    """Every table of the live database (read from the database itself, so a table added tomorrow is scanned
+    too), every column: how many rows hold one of the words, accents and case ignored."""
+    words = [_fold(w) for w in words]
+    inspector = sa.inspect(db.engine)
+    hits = {}
+    for name in inspector.get_table_names():
+        table = sa.Table(name, sa.MetaData(), autoload_with=db.engine)
+        n = 0
+        for row in db.session.execute(sa.select(table)):
+            text = _fold(" ".join(json.dumps(v, ensure_ascii=False) if isinstance(v, (dict, list)) else str(v)
+                                  for v in row))
+            n += any(w in text for w in words)
+        if n:
+            hits[name] = n
+    return hits
+
+
+@pytest.fixture
+def person(world, make, as_role):
+    """Zéphirine Quenouille of our site, present in every place personal data can reach, next to a housemate
+    (Marcel Dubois) who must keep everything."""
+    from server import privacy, push
+    from server.database import next_seq
+    from server.models import (Attendance, Conflict, DuplicateSuspicion, Household, PushDelivery,
+                               PushSubscription, Rejection, Resident, Site, Visit)
+
+    hh = db.session.get(Household, uuid.UUID(world["own_household"]))
+    site = db.session.get(Site, hh.site_id)
+    hh.notes = "Interphone cassé\nMme Quenouille : appeler le soir"
+    r = make.resident(hh, first_name=FIRST, last_name=LAST, phone="06 99 88 77 66", email="zq@exemple.fr",
+                      consent_contact=True, consent_recorded_at=datetime(2026, 2, 1, 10, tzinfo=timezone.utc))
+    mate = make.resident(hh, first_name="Marcel", last_name="Dubois")
+    action = make.action(name="Laverie solidaire", site=site)
+    make.engagement(r, action)
+    make.engagement(mate, action)
+    now = datetime.now(timezone.utc)
+    ev = uuid.UUID(world["own_event"])
+    db.session.add_all([
+        Attendance(event_id=ev, resident_id=r.id, site_id=site.id, checked_in_at=now, seq=next_seq(db.session)),
+        Attendance(event_id=ev, resident_id=mate.id, site_id=site.id, checked_in_at=now, seq=next_seq(db.session)),
+        Visit(household_id=hh.id, site_id=site.id, resident_id=r.id, visited_at=now, outcome="talked",
+              note="Zéphirine aimerait un atelier couture", needs=["isolement"], seq=next_seq(db.session)),
+        Visit(household_id=hh.id, site_id=site.id, visited_at=now, outcome="talked",
+              note="M. Dubois partant pour le jardin\nZÉPHIRINE fatiguée", seq=next_seq(db.session)),
+        Conflict(entity="resident", entity_id=r.id, site_id=site.id, field="last_name", kept_value=LAST,
+                 kept_seq=r.seq, lost_value="QUENOUILE", lost_base_seq=r.seq - 1),
+        Rejection(client_id=uuid.uuid4(), n=7, site_id=site.id, op="resident.create", code="invalid",
+                  reason={"code": "invalid", "message": "Données invalides."},
+                  args={"id": str(uuid.uuid4()), "household_id": str(hh.id), "first_name": FIRST,
+                        "last_name": "Quenouille-Bis"}),
+    ])
+    # A phone created her twice; head office merged the duplicate into her (its tombstone keeps the name).
+    dup = Resident(household_id=hh.id, site_id=site.id, first_name="zephirine", last_name="QUENOUILLE",
+                   name_key="quenouille zephirine", duplicate_of=r.id, seq=next_seq(db.session))
+    db.session.add(dup)
+    db.session.flush()
+    suspicion = DuplicateSuspicion(resident_id=dup.id, candidate_id=r.id, site_id=site.id)
+    db.session.add(suspicion)
+    db.session.commit()
+    assert as_role("head_office").post(f"/api/review/duplicates/{suspicion.id}/merge",
+                                       json={"keep": str(r.id)}).status_code == 200
+    # Her own reminder subscription, tied to her through a push link; an anonymous one of the same site.
+    sub = _browser_subscription()
+    _, token = push.subscribe(site, sub["endpoint"], sub["keys"]["p256dh"], sub["keys"]["auth"], ["atelier"], "v1")
+    other = _browser_subscription()
+    anon_sub, _ = push.subscribe(site, other["endpoint"], other["keys"]["p256dh"], other["keys"]["auth"],
+                                 ["atelier"], "v1")
+    _, link = privacy.create_push_link(r, None)
+    db.session.commit()
+    assert as_role("anonymous").post("/api/public/subscriptions/link", json={
+        "unsubscribe_token": token, "link_token": link}).status_code == 200
+    linked = db.session.execute(sa.select(PushSubscription.id).where(PushSubscription.resident_id == r.id))
+    db.session.add(PushDelivery(subscription_id=linked.scalar_one(), event_id=ev, due_at=now + timedelta(days=1)))
+    db.session.commit()
+    return {"id": str(r.id), "dup": str(dup.id), "mate": str(mate.id), "household": str(hh.id),
+            "event": world["own_event"], "anon_sub": str(anon_sub.id)}
+
+
+def _pull_all(api, client_id, cursor=None, limit=500):
+    """Pull pages until has_more is false; returns (changes, cursor)."""
+    changes = []
+    while True:
+        body = api.post("/api/sync/pull", json={"client_id": client_id, "cursor": cursor, "limit": limit}).get_json()
+        changes += body["changes"]
+        cursor = body["cursor"]
+        if not body["has_more"]:
+            return changes, cursor
+
+
+def _apply(replica: dict, changes):
+    for c in changes:
+        if c["deleted"]:
+            replica.pop((c["entity"], c["id"]), None)
+        else:
+            replica[(c["entity"], c["id"])] = c["data"]
+
+
+def _event_figures(event_id):
+    from server.models import Attendance, HeadCount
+    named = db.session.execute(sa.select(sa.func.count()).where(
+        Attendance.event_id == uuid.UUID(event_id), Attendance.deleted.is_(False))).scalar_one()
+    counted = db.session.execute(sa.select(sa.func.coalesce(sa.func.sum(HeadCount.count), 0)).where(
+        HeadCount.event_id == uuid.UUID(event_id), HeadCount.deleted.is_(False))).scalar_one()
+    return named, counted
+
+
+# --- erasure ------------------------------------------------------------------------------------------------------
+
+def test_erasure_removes_the_person_from_every_table_and_every_phone(person, as_role):
+    from server import services
+    gardien, admin = as_role("gardien"), as_role("admin")
+    client_id = str(uuid.uuid4())
+    replica = {}
+    changes, cursor = _pull_all(gardien, client_id)
+    _apply(replica, changes)
+    assert ("resident", person["id"]) in replica
+    before = tables_naming(FIRST, LAST)
+    # The scan finds her wherever she is: it is not vacuous.
+    assert {"residents", "visits", "households", "conflicts", "rejections"} <= set(before), before
+    named, counted = _event_figures(person["event"])
+    engaged = services.progress()["recorded"]
+
+    resp = admin.post(f"/api/privacy/residents/{person['id']}/erase",
+                      json={"reason": "Courrier de Mme Zéphirine QUENOUILLE du 3 mars"})
+    assert resp.status_code == 200, resp.get_json()
+    erased = resp.get_json()["erased"]
+    assert erased["residents"] == 2 and erased["engagements"] == 1 and erased["attendances"] == 1
+    assert erased["push_subscriptions"] == 1 and erased["conflicts"] >= 1 and erased["rejections_scrubbed"] == 1
+
+    db.session.expire_all()
+    assert tables_naming(FIRST, LAST) == {}
+    assert tables_naming("06 99 88 77 66", "zq@exemple.fr") == {}
+    # Her housemate and the rest of the notes are intact.
+    assert {"residents", "visits"} <= set(tables_naming("Marcel", "Dubois"))
+    assert tables_naming("Interphone cassé") == {"households": 1}
+    # Counts stay right: the check-in became an anonymous head count; she no longer counts as engaged.
+    assert _event_figures(person["event"]) == (named - 1, counted + 1)
+    assert services.progress()["recorded"] == engaged - 1
+    # The field device's next pull drops her and everything naming her.
+    changes, cursor = _pull_all(gardien, client_id, cursor)
+    tomb = [c for c in changes if c["entity"] == "resident" and c["id"] == person["id"]]
+    assert tomb and tomb[-1]["deleted"] is True
+    _apply(replica, changes)
+    assert ("resident", person["id"]) not in replica
+    assert ("resident", person["mate"]) in replica
+    text = _fold(json.dumps(list(replica.values()), ensure_ascii=False))
+    assert "quenouille" not in text and "zephirine" not in text
+    assert "dubois" in text
+    # A fresh device gets no trace either.
+    fresh, _ = _pull_all(gardien, str(uuid.uuid4()))
+    assert "quenouille" not in _fold(json.dumps(fresh, ensure_ascii=False))
+
+
+def test_erasure_is_audited_without_the_personal_data(person, as_role, world):
+    from server.models import AuditLog
+    assert as_role("admin").post(f"/api/privacy/residents/{person['id']}/erase",
+                                 json={"reason": "Demande de Zéphirine Quenouille, reçue le 3 mars"}).status_code == 200
+    row = db.session.execute(sa.select(AuditLog).where(AuditLog.action == "privacy.erase")).scalar_one()
+    assert row.subject == f"resident:{person['id']}"
+    assert row.user_id == world.users["admin"].id
+    assert row.details["reason"] == "Demande de [effacé] [effacé], reçue le 3 mars"
+    assert row.details["residents"] == 2
+
+
+def test_erasure_of_the_merged_tombstone_erases_the_person(person, as_role):
+    resp = as_role("admin").post(f"/api/privacy/residents/{person['dup']}/erase", json={"reason": "Demande écrite"})
+    assert resp.status_code == 200
+    assert resp.get_json()["resident_id"] == person["id"]
+    assert tables_naming(FIRST, LAST) == {}
+
+
+def test_erasure_waits_for_a_pending_duplicate(world, as_role):
+    """The world's resident has a suspected duplicate (maybe a namesake): head office decides first."""
+    from server.models import Resident
+    resp = as_role("admin").post(f"/api/privacy/residents/{world['own_resident']}/erase",
+                                 json={"reason": "Demande écrite"})
+    assert resp.status_code == 409
+    assert resp.get_json()["error"]["code"] == "pending_duplicate"
+    assert db.session.get(Resident, uuid.UUID(world["own_resident"])).first_name == "Odette"  # nothing changed
+
+
+@pytest.mark.parametrize("body", [{}, {"reason": ""}, {"reason": "ok"}, {"reason": "x" * 501},
+                                  {"reason": "Demande", "extra": 1}])
+def test_erasure_needs_a_reason(person, as_role, body):
+    resp = as_role("admin").post(f"/api/privacy/residents/{person['id']}/erase", json=body)
+    assert resp.status_code == 422
+    assert set(resp.get_json()) == {"error"}
+    assert tables_naming(LAST)  # nothing erased
+
+
+def test_erasing_twice_changes_nothing_more(person, as_role):
+    admin = as_role("admin")
+    assert admin.post(f"/api/privacy/residents/{person['id']}/erase", json={"reason": "Demande"}).status_code == 200
+    again = admin.post(f"/api/privacy/residents/{person['id']}/erase", json={"reason": "Demande"})
+    assert again.status_code == 200
+    erased = again.get_json()["erased"]
+    assert erased["engagements"] == erased["attendances"] == erased["push_subscriptions"] == 0
+
+
+def test_erasure_deletes_only_the_linked_subscription(person, as_role):
+    from server.models import PushDelivery, PushSubscription
+    as_role("admin").post(f"/api/privacy/residents/{person['id']}/erase", json={"reason": "Demande"})
+    subs = db.session.execute(sa.select(PushSubscription.id)).scalars().all()
+    assert subs == [uuid.UUID(person["anon_sub"])]
+    assert db.session.execute(sa.select(sa.func.count()).select_from(PushDelivery).where(
+        PushDelivery.subscription_id.not_in(subs))).scalar_one() == 0
+
+
+# --- access export ------------------------------------------------------------------------------------------------
+
+def test_access_export_holds_everything_about_them_and_is_audited(person, as_role, world):
+    from server.models import AuditLog
+    resp = as_role("head_office").get(f"/api/privacy/residents/{person['id']}/export")
+    assert resp.status_code == 200, resp.get_json()
+    out = resp.get_json()
+    assert out["resident"]["first_name"] == FIRST and out["resident"]["phone"] == "06 99 88 77 66"
+    assert out["resident"]["consents"]["consent_contact"] is True
+    assert out["resident"]["consents"]["consent_recorded_at"].startswith("2026-02-01T10:00")
+    assert [m["id"] for m in out["merged_records"]] == [person["dup"]]
+    assert "appeler le soir" in out["households"][0]["notes"]
+    notes = {v["note"]: v["about_them"] for v in out["visits"]}
+    assert notes["Zéphirine aimerait un atelier couture"] is True
+    assert notes["M. Dubois partant pour le jardin\nZÉPHIRINE fatiguée"] is False
+    assert [e["action"] for e in out["engagements"]] == ["Laverie solidaire"]
+    assert [a["event"] for a in out["attendances"]] == ["Atelier own"]
+    assert any(c["lost_value"] == "QUENOUILE" for c in out["conflicts"])
+    assert [r["args"]["last_name"] for r in out["rejected_mutations"]] == ["Quenouille-Bis"]
+    assert len(out["push_subscriptions"]) == 1 and out["push_subscriptions"][0]["kinds"] == ["atelier"]
+    assert any(a["action"] == "resident.merge" for a in out["accesses"])
+    # Nothing of the housemate beyond the shared household and its visits.
+    assert "Marcel" not in json.dumps(out["resident"]) and out["merged_records"][0]["first_name"] == "zephirine"
+    row = db.session.execute(sa.select(AuditLog).where(AuditLog.action == "privacy.export")).scalar_one()
+    assert row.user_id == world.users["head_office"].id and row.subject == f"resident:{person['id']}"
+    assert "Quenouille" not in json.dumps(row.details)
+
+
+def test_access_export_of_an_unknown_resident_is_404(as_role, world):
+    resp = as_role("admin").get(f"/api/privacy/residents/{uuid.uuid4()}/export")
+    assert resp.status_code == 404 and set(resp.get_json()) == {"error"}
+
+
+# --- audit log ----------------------------------------------------------------------------------------------------
+
+def test_reads_of_residents_are_audited(world, as_role):
+    from server.models import AuditLog
+    staff = as_role("staff")
+    assert staff.get(f"/api/residents/{world['own_resident']}").status_code == 200
+    assert staff.get("/api/residents?q=odette").status_code == 200
+    assert staff.get(f"/api/residents/{world['other_resident']}").status_code == 404  # not a read: not audited
+    rows = db.session.execute(sa.select(AuditLog).order_by(AuditLog.id)).scalars().all()
+    assert [(r.action, r.subject) for r in rows] == [("resident.read", f"resident:{world['own_resident']}"),
+                                                     ("residents.list", "residents")]
+    assert all(r.user_id == world.users["staff"].id for r in rows)
+    assert rows[1].details["searched"] is True and "odette" not in json.dumps(rows[1].details).lower()
+
+
+def test_a_pull_delivering_residents_writes_one_row_per_page_with_counts(world, make, as_role):
+    from server.models import AuditLog, Household
+    hh = db.session.get(Household, uuid.UUID(world["own_household"]))
+    for i in range(4):
+        make.resident(hh, first_name=f"Prénom{i}", last_name="Famille")
+    client_id = str(uuid.uuid4())
+    changes, _ = _pull_all(as_role("gardien"), client_id, limit=3)
+    delivered = sum(1 for c in changes if c["entity"] == "resident" and not c["deleted"])
+    rows = db.session.execute(sa.select(AuditLog).where(AuditLog.action == "sync.pull")).scalars().all()
+    assert delivered == 6  # Odette, her suspected duplicate, four new ones
+    assert sum(r.details["residents"] for r in rows) == delivered
+    assert 1 < len(rows) < len(changes)  # per page, not per record
+    assert {r.subject for r in rows} == {f"device:{client_id}"}
+
+
+def test_audit_endpoint_filters_and_pages(world, as_role):
+    from server import audit
+    from server.models import AuditLog
+    admin, staff = world.users["admin"], world.users["staff"]
+    t0 = datetime(2026, 3, 1, tzinfo=timezone.utc)
+    for i in range(5):
+        audit.record("resident.read", f"resident:{i}", {}, user=staff).at = t0 + timedelta(days=i)
+    audit.record("privacy.export", "resident:x", {}, user=admin).at = t0 + timedelta(days=2)
+    db.session.commit()
+    api = as_role("admin")
+    body = api.get(f"/api/privacy/audit?user_id={staff.id}&per_page=2&page=2").get_json()
+    assert body["total"] == 5 and [i["subject"] for i in body["items"]] == ["resident:2", "resident:1"]
+    assert body["items"][0]["user_email"] == staff.email
+    body = api.get("/api/privacy/audit?action=privacy.export").get_json()
+    assert [i["subject"] for i in body["items"]] == ["resident:x"]
+    body = api.get("/api/privacy/audit?from=2026-03-02T00:00:00%2B00:00&to=2026-03-04T00:00:00%2B00:00").get_json()
+    assert sorted(i["subject"] for i in body["items"]) == ["resident:1", "resident:2", "resident:x"]
+    assert db.session.execute(sa.select(sa.func.count()).select_from(AuditLog)).scalar_one() == 6  # reading it: no row
+    for bad in ("from=hier", "user_id=42", "page=0", "to=2026-03-02T00:00:00", "unknown=1"):
+        resp = api.get(f"/api/privacy/audit?{bad}")
+        assert resp.status_code == 422 and set(resp.get_json()) == {"error"}, bad
+
+
+def test_audit_record_joins_the_callers_transaction(app, world):
+    from server import audit
+    from server.models import AuditLog
+    audit.record("resident.read", "resident:1", {"at": datetime(2026, 1, 1, tzinfo=timezone.utc)}, user=None)
+    db.session.rollback()
+    assert db.session.execute(sa.select(sa.func.count()).select_from(AuditLog)).scalar_one() == 0
+    row = audit.record("resident.read", "resident:1", {"id": uuid.UUID(int=1)}, user=None)
+    db.session.commit()
+    assert row.user_id is None and row.details == {"id": str(uuid.UUID(int=1))}
+
+
+# --- push links ---------------------------------------------------------------------------------------------------
+
+def _subscription(world):
+    from server import push
+    from server.models import Site
+    site = db.session.get(Site, uuid.UUID(world["own_site"]))
+    b = _browser_subscription()
+    sub, token = push.subscribe(site, b["endpoint"], b["keys"]["p256dh"], b["keys"]["auth"], ["atelier"], "v1")
+    db.session.commit()
+    return sub, token
+
+
+def test_a_push_link_ties_one_subscription_once(world, as_role, app):
+    from server.models import PushSubscription
+    staff, anon = as_role("staff"), as_role("anonymous")
+    resp = staff.post(f"/api/privacy/residents/{world['own_resident']}/push-link")
+    assert resp.status_code == 201
+    link = resp.get_json()
+    assert link["url"].endswith("#lien=" + link["token"])  # in the fragment: never sent to a server
+    sub, token = _subscription(world)
+    assert anon.post("/api/public/subscriptions/link",
+                     json={"unsubscribe_token": token, "link_token": link["token"]}).status_code == 200
+    db.session.expire_all()
+    assert db.session.get(PushSubscription, sub.id).resident_id == uuid.UUID(world["own_resident"])
+    other, other_token = _subscription(world)
+    again = anon.post("/api/public/subscriptions/link",
+                      json={"unsubscribe_token": other_token, "link_token": link["token"]})
+    assert again.status_code == 409 and again.get_json()["error"]["code"] == "link_expired"
+    assert db.session.get(PushSubscription, other.id).resident_id is None
+
+
+def test_a_push_link_expires_and_stays_on_its_site(world, as_role, app, make):
+    from server.models import PushLink, Site
+    staff, anon = as_role("staff"), as_role("anonymous")
+    token = staff.post(f"/api/privacy/residents/{world['own_resident']}/push-link").get_json()["token"]
+    link = db.session.execute(sa.select(PushLink)).scalar_one()
+    link.expires_at = datetime.now(timezone.utc) - timedelta(seconds=1)
+    db.session.commit()
+    _, unsub = _subscription(world)
+    resp = anon.post("/api/public/subscriptions/link", json={"unsubscribe_token": unsub, "link_token": token})
+    assert resp.status_code == 409
+    fresh = staff.post(f"/api/privacy/residents/{world['own_resident']}/push-link").get_json()["token"]
+    from server import push
+    b = _browser_subscription()
+    _, elsewhere = push.subscribe(db.session.get(Site, uuid.UUID(world["other_site"])), b["endpoint"],
+                                  b["keys"]["p256dh"], b["keys"]["auth"], ["atelier"], "v1")
+    db.session.commit()
+    resp = anon.post("/api/public/subscriptions/link", json={"unsubscribe_token": elsewhere, "link_token": fresh})
+    assert resp.status_code == 409 and resp.get_json()["error"]["code"] == "link_mismatch"
+    for body in ({"unsubscribe_token": "nope", "link_token": fresh}, {"unsubscribe_token": unsub, "link_token": "x"}):
+        resp = anon.post("/api/public/subscriptions/link", json=body)
+        assert resp.status_code == 404 and set(resp.get_json()) == {"error"}
+    # Only its hash is stored.
+    assert fresh not in json.dumps([str(v) for v in db.session.execute(sa.select(PushLink.__table__)).all()])

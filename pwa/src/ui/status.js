@@ -1,20 +1,39 @@
 // The sync status, always in sight, and its detail screen: pending, last sync, errors, rejected items.
 import { html } from 'htm/preact';
-import { useState } from 'preact/hooks';
+import { useEffect, useState } from 'preact/hooks';
 import { Header, Loading, useApp, useQuery, short } from './common.js';
 import { OP_LABELS } from './labels.js';
 import { syncState } from '../queries.js';
+import { syncCondition } from '../sync/client.js';
 
+// The browser's own view of the network, live: going offline shows at once, not at the next sync attempt.
+function useOnline() {
+  const [online, setOnline] = useState(globalThis.navigator?.onLine !== false);
+  useEffect(() => {
+    const on = () => setOnline(globalThis.navigator?.onLine !== false);
+    globalThis.addEventListener('online', on);
+    globalThis.addEventListener('offline', on);
+    return () => { globalThis.removeEventListener('online', on); globalThis.removeEventListener('offline', on); };
+  }, []);
+  return online;
+}
+
+// Being offline is the field's normal state: a calm "Hors ligne — N en attente", never the red of an error.
+// Red is kept for what needs someone: a server error, a refused item, a session to renew.
 export function StatusBar() {
   const app = useApp();
+  const online = useOnline();
   const st = useQuery((db) => syncState(db));
   if (!st) return html`<div class="status" />`;
-  const cls = st.error || st.rejected.length ? 'status bad' : st.pending ? 'status wait' : 'status ok';
+  const cond = syncCondition(st.error, online);
+  const bad = cond === 'server' || cond === 'auth' || st.rejected.length > 0;
+  const cls = bad ? 'status bad' : cond === 'offline' || st.pending ? 'status wait' : 'status ok';
   return html`<div class=${cls} role="status" aria-live="polite">
     <a href="#/sync" class="status-text">
-      <strong data-t="pending">${st.pending} en attente</strong>
+      <strong>${cond === 'offline' && html`<span data-t="offline">Hors ligne — </span>`}<span data-t="pending">${st.pending} en attente</span></strong>
       <span>Dernière synchro : ${short(st.lastSync)}</span>
-      ${st.error && html`<span class="err">${st.error.message}</span>`}
+      ${cond === 'auth' && html`<span class="err">Session expirée : reconnectez-vous</span>`}
+      ${cond === 'server' && html`<span class="err">${st.error.message}</span>`}
       ${st.rejected.length > 0 && html`<span class="err">${st.rejected.length} refusé(s)</span>`}
     </a>
     <button class="btn small" type="button" onClick=${() => app.sync()} disabled=${app.syncing}>
@@ -22,8 +41,15 @@ export function StatusBar() {
   </div>`;
 }
 
+const CONDITION = {
+  offline: () => 'aucune (hors ligne : les saisies attendent sur le téléphone)',
+  auth: () => 'session expirée : reconnectez-vous',
+  server: (e) => `${e.message} (${short(e.at)})`,
+};
+
 export function SyncPage() {
   const app = useApp();
+  const online = useOnline();
   const st = useQuery((db) => syncState(db));
   const [confirm, setConfirm] = useState(0);
   if (!st) return html`<${Loading} />`;
@@ -35,7 +61,7 @@ export function SyncPage() {
     <dl class="card kv">
       <dt>En attente d'envoi</dt><dd data-t="pending-count">${st.pending}</dd>
       <dt>Dernière synchro réussie</dt><dd>${short(st.lastSync)}</dd>
-      <dt>Erreur</dt><dd>${st.error ? `${st.error.message} (${short(st.error.at)})` : 'aucune'}</dd>
+      <dt>Erreur</dt><dd>${CONDITION[syncCondition(st.error, online)]?.(st.error) || 'aucune'}</dd>
       <dt>Connecté(e)</dt><dd>${app.user.display_name} (${app.user.email})</dd>
       <dt>Version</dt><dd>${app.version_label}</dd>
     </dl>

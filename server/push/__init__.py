@@ -1,6 +1,7 @@
 """Agenda reminders by Web Push: subscriptions with consent, reminder planning, exactly-once sending.
 
-The head-office agenda editing calls schedule_for_event / reschedule_event / cancel_event (the caller commits);
+The head-office agenda editing (server/api/events_admin.py) calls schedule_for_event / reschedule_event /
+cancel_event (the caller commits);
 the periodic job (server.tasks) calls plan_reminders and send_due.
 """
 from flask import current_app
@@ -14,6 +15,9 @@ DEFAULTS = {
     "PUSH_CONCURRENCY": 8,  # HTTP requests in flight per worker
     "PUSH_CLAIM_TIMEOUT": 600,  # seconds after which a claim of a dead worker is released
     "PUSH_TIMEOUT": 10,  # seconds per HTTP request to a push service
+    "PUSH_VAPID_REUSE": 1800,  # seconds a signed VAPID header (valid 12 h) serves one push service
+    "PUSH_RECORD_EVERY": 100,  # outcomes written together...
+    "PUSH_RECORD_DELAY": 0.25,  # ...or after this many seconds: what a crash could make us send twice
     "PUSH_PLAN_GRACE": 15,  # minutes: a reminder due this long ago is still sent when planned late
     # The server POSTs to endpoints a browser gave: only to the browsers' push services (no SSRF).
     "PUSH_ENDPOINT_HOSTS": ["fcm.googleapis.com", "push.services.mozilla.com", "notify.windows.com",

@@ -106,10 +106,32 @@ def schedule_for_event(event: Event, now: datetime | None = None) -> int:
     return plan_reminders(now, event_ids=[event.id])
 
 
-def reschedule_event(event: Event, now: datetime | None = None) -> int:
-    """An event moved (time, sites or kind): pending reminders follow it, then missing ones are planned."""
+def _notice_due(now: datetime, before: datetime) -> datetime:
+    """When a notice about a change goes out: now, or the end of quiet hours unless that is too late."""
+    due = quiet_shift(now)
+    return now if due >= before else due
+
+
+def _reminded(event_id, states=("sent", "sending")):
+    """Active subscriptions that got (or are getting) a reminder of the event."""
+    return (sa.select(PushDelivery.subscription_id).distinct()
+            .join(PushSubscription, PushSubscription.id == PushDelivery.subscription_id)
+            .where(PushDelivery.event_id == event_id, PushDelivery.kind == "reminder",
+                   PushDelivery.state.in_(states), PushSubscription.withdrawn_at.is_(None),
+                   PushSubscription.endpoint.is_not(None)))
+
+
+def reschedule_event(event: Event, now: datetime | None = None, previous_starts_at: datetime | None = None) -> int:
+    """An event edited (time, sites or kind): pending reminders follow it, then missing ones are planned.
+
+    When its start moved (`previous_starts_at` given and different), whoever was already reminded of the old time
+    gets one 'moved' notice (the payload carries the new time), exactly once per move; a notice of an earlier move
+    not sent yet is dropped, since the new one says the same thing, later. The caller commits.
+    Returns the number of reminders planned plus notices planned.
+    """
     if event.status == "cancelled":
         return cancel_event(event, now)
+    now = _now(now)
     db.session.flush()
     pending = db.session.execute(
         sa.select(PushDelivery, PushSubscription.site_id, PushSubscription.kinds)
@@ -124,34 +146,46 @@ def reschedule_event(event: Event, now: datetime | None = None) -> int:
         else:
             delivery.due_at = due
     db.session.flush()
-    return plan_reminders(now, event_ids=[event.id])
+    notices = 0
+    if previous_starts_at is not None and previous_starts_at != event.starts_at and event.ends_at > now:
+        notices = _plan_moved(event, now, min(previous_starts_at, event.starts_at))
+    return plan_reminders(now, event_ids=[event.id]) + notices
+
+
+def _plan_moved(event: Event, now: datetime, before: datetime) -> int:
+    # Subscribers of a site the event left are not told here: the event is no longer on their agenda.
+    reminded = db.session.execute(
+        _reminded(event.id).where(PushSubscription.site_id.in_(event.site_ids or [uuid.UUID(int=0)]))
+    ).scalars().all()
+    moved = sa.and_(PushDelivery.event_id == event.id, PushDelivery.kind == "moved")
+    db.session.execute(sa.update(PushDelivery).where(moved, PushDelivery.state == "pending")
+                       .values(state="dropped").execution_options(synchronize_session=False))
+    # Each move has its number (kept in offset_minutes), so the unique key admits one notice per move.
+    number = (db.session.execute(sa.select(sa.func.max(PushDelivery.offset_minutes)).where(moved)).scalar() or 0) + 1
+    due = _notice_due(now, before)
+    return _insert_missing([{"subscription_id": sid, "event_id": event.id, "kind": "moved",
+                             "offset_minutes": number, "due_at": due} for sid in reminded])
 
 
 def cancel_event(event: Event, now: datetime | None = None) -> int:
-    """An event cancelled: pending reminders dropped; whoever was already reminded gets a cancellation notice.
+    """An event cancelled: pending reminders and move notices dropped; whoever was already reminded, or was
+    waiting for a reminder, gets one cancellation notice (exactly once: one row per subscription and event).
 
     Returns the number of notices planned. The caller commits.
     """
     now = _now(now)
     db.session.flush()
+    told = set(db.session.execute(_reminded(event.id, ("sent", "sending", "pending"))).scalars())
     db.session.execute(
         sa.update(PushDelivery)
         .where(PushDelivery.event_id == event.id, PushDelivery.state == "pending",
-               PushDelivery.kind == "reminder")
+               PushDelivery.kind.in_(("reminder", "moved")))
         .values(state="dropped").execution_options(synchronize_session=False))
     if event.ends_at <= now:
         return 0
-    reminded = db.session.execute(
-        sa.select(PushDelivery.subscription_id).distinct()
-        .join(PushSubscription, PushSubscription.id == PushDelivery.subscription_id)
-        .where(PushDelivery.event_id == event.id, PushDelivery.kind == "reminder",
-               PushDelivery.state.in_(("sent", "sending")), PushSubscription.withdrawn_at.is_(None),
-               PushSubscription.endpoint.is_not(None))).scalars().all()
-    due = quiet_shift(now)
-    if due >= event.starts_at:  # the morning would be too late: tell them now
-        due = now
+    due = _notice_due(now, event.starts_at)
     return _insert_missing([{"subscription_id": sid, "event_id": event.id, "kind": "cancelled",
-                             "offset_minutes": 0, "due_at": due} for sid in reminded])
+                             "offset_minutes": 0, "due_at": due} for sid in sorted(told)])
 
 
 def events_of_site(site_id):

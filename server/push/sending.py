@@ -1,27 +1,37 @@
-"""Sending due deliveries exactly once: claim rows in the database, POST with pywebpush, record each outcome.
+"""Sending due deliveries exactly once: claim rows in the database, POST each notice, record each outcome.
 
 Claim: one UPDATE ... WHERE state = 'pending' AND claimed_by IS NULL, over a sub-select FOR UPDATE SKIP LOCKED on
 PostgreSQL (workers take disjoint rows without waiting) and inside BEGIN IMMEDIATE on SQLite (one writer at a
-time). A row leaves 'sending' only through its claimer's outcome, or after PUSH_CLAIM_TIMEOUT when that worker died.
+time). The claim is the record of the attempt (state 'sending', attempts + 1) and is committed before any POST.
+A row leaves 'sending' only through its claimer's outcome, or after PUSH_CLAIM_TIMEOUT when that worker died
+(docs/push.md, "Exactly once", states the guarantee).
+
+The hot path, measured in bench/push_fanout.py: pywebpush encrypts (aes128gcm, RFC 8291); the VAPID header is
+signed once per push-service origin and reused for PUSH_VAPID_REUSE seconds of its 12 h; each sending thread keeps
+one kept-alive http.client connection per origin; outcomes are recorded in chunks as they arrive.
 """
 import hashlib
+import http.client
 import json
 import logging
 import os
+import queue
 import socket
+import ssl
 import threading
+import time
 import uuid
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from email.utils import parsedate_to_datetime
+from functools import lru_cache
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
-import requests
 import sqlalchemy as sa
-from pywebpush import WebPushException, webpush
+from pywebpush import WebPusher, WebPushException
 
 from ..extensions import db
 from ..models import Event, PushAlert, PushDelivery, PushSubscription, Site
@@ -37,14 +47,20 @@ TOO_LARGE = 413
 RATE_LIMITED = 429
 
 
+EXPIRED = -1  # not sent: the claim grew too old before its turn (see post)
+UNUSABLE = -2  # not sent: the subscription's keys do not encrypt
+
+
 @dataclass
 class Job:
     delivery_id: int
     subscription_id: uuid.UUID
     attempts: int
+    origin: str  # scheme://host[:port] of the push service: the VAPID audience and the connection's key
     host: str
+    path: str
     subscription_info: dict
-    data: str
+    data: bytes
     ttl: int
     headers: dict
 
@@ -56,7 +72,8 @@ def topic_for(event_id: uuid.UUID) -> str:
 
 
 def payload(kind: str, event_id, title, event_kind, starts_at: datetime, place, site_code, token) -> dict:
-    """What the service worker shows. No personal data: the event, and links."""
+    """What the service worker shows. No personal data: the event, and links.
+    kind: reminder, moved (starts_at is the new time) or cancelled."""
     tz = ZoneInfo(setting("PUSH_TIMEZONE"))
     return {"type": kind, "event_id": str(event_id), "title": title, "kind": event_kind,
             "starts_at": starts_at.astimezone(tz).isoformat(), "place": place,
@@ -74,7 +91,10 @@ def _begin_write() -> None:
 
 
 def release_stale_claims(now: datetime) -> int:
-    """Claims of a worker that died mid-batch go back to pending (see docs/push.md on the crash window)."""
+    """Claims of a worker that died mid-batch go back to pending (see docs/push.md on the crash window).
+
+    Their attempt stays counted: attempts > 1 on a sent row means it may have reached the browser twice.
+    """
     _begin_write()
     cutoff = now - timedelta(seconds=setting("PUSH_CLAIM_TIMEOUT"))
     n = db.session.execute(
@@ -82,6 +102,8 @@ def release_stale_claims(now: datetime) -> int:
         .values(state="pending", claimed_by=None, claimed_at=None)
         .execution_options(synchronize_session=False)).rowcount
     db.session.commit()
+    if n:
+        log.warning("push: %d deliveries of a worker that stopped are sent again (possible duplicates)", n)
     return n
 
 
@@ -109,61 +131,144 @@ def claim(worker: str, now: datetime, limit: int) -> list[int]:
 
 
 def _jobs(ids: list[int], now: datetime) -> tuple[list[Job], list[int]]:
+    """The batch's notices from one query of plain columns (no ORM objects), and the rows not worth sending."""
     rows = db.session.execute(
         sa.select(PushDelivery.id, PushDelivery.kind, PushDelivery.offset_minutes, PushDelivery.attempts,
                   PushSubscription.id, PushSubscription.endpoint, PushSubscription.p256dh, PushSubscription.auth,
-                  Event.id, Event.title, Event.kind, Event.starts_at, Event.ends_at, Event.place, Site.code)
+                  Event.id, Event.title, Event.kind, Event.starts_at, Event.ends_at, Event.place, Event.status,
+                  Site.code)
         .join(PushSubscription, PushSubscription.id == PushDelivery.subscription_id)
         .join(Event, Event.id == PushDelivery.event_id)
         .join(Site, Site.id == PushSubscription.site_id)
         .where(PushDelivery.id.in_(ids))).all()
     jobs, dead = [], []
     offsets = [int(o) for o in setting("PUSH_REMINDER_OFFSETS")]
-    for (did, kind, offset, attempts, sid, endpoint, p256dh, auth, eid, title, ekind, starts, ends, place,
+    for (did, kind, offset, attempts, sid, endpoint, p256dh, auth, eid, title, ekind, starts, ends, place, status,
          code) in rows:
         # Withdrawn meanwhile, nothing left to remind of, or so late that a later reminder is due too.
         overtaken = kind == "reminder" and any(o < offset and now >= starts - timedelta(minutes=o)
                                                for o in offsets)
-        if endpoint is None or ends <= now or overtaken:
+        if endpoint is None or ends <= now or overtaken or (status == "cancelled" and kind != "cancelled"):
             dead.append(did)
             continue
         body = payload(kind, eid, title, ekind, starts, place, code, unsubscribe_token(sid))
         # Useless once the event has started: the push service may drop it after that.
         ttl = max(60, min(int((starts - now).total_seconds()), 7 * 24 * 3600))
-        urgency = "high" if kind == "cancelled" or offset <= 120 else "normal"
-        jobs.append(Job(did, sid, attempts, urlsplit(endpoint).hostname or "",
+        urgency = "high" if kind != "reminder" or offset <= 120 else "normal"
+        url = urlsplit(endpoint)
+        jobs.append(Job(did, sid, attempts, f"{url.scheme}://{url.netloc}", url.hostname or "",
+                        url.path + (f"?{url.query}" if url.query else ""),
                         {"endpoint": endpoint, "keys": {"p256dh": p256dh, "auth": auth}},
-                        json.dumps(body, ensure_ascii=False, separators=(",", ":")), ttl,
+                        json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode(), ttl,
                         {"Urgency": urgency, "Topic": topic_for(eid)}))
     return jobs, dead
 
 
-_local = threading.local()
+class VapidHeaders:
+    """The signed VAPID Authorization per push-service origin, reused for `reuse` seconds of its 12 h validity.
+
+    Signing costs about as much as the HTTP request itself; push services accept any unexpired JWT with the right
+    aud. Each signing gets a fresh claims dict (a shared one would carry one origin's aud to another's).
+    """
+
+    VALIDITY = 12 * 3600
+
+    def __init__(self, signer, subject: str, reuse: float):
+        self.signer, self.subject, self.reuse = signer, subject, min(reuse, self.VALIDITY / 2)
+        self._cache: dict[str, tuple[str, float]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, origin: str) -> str:
+        now = time.time()
+        hit = self._cache.get(origin)
+        if hit is not None and hit[1] > now:
+            return hit[0]
+        with self._lock:
+            claims = {"sub": self.subject, "aud": origin, "exp": int(now) + self.VALIDITY}
+            header = self.signer.sign(claims)["Authorization"]
+            self._cache[origin] = (header, now + self.reuse)
+            return header
 
 
-def _http_session() -> requests.Session:
-    """One kept-alive session per sending thread (requests sessions are not shared across threads)."""
-    if getattr(_local, "session", None) is None:
-        session = requests.Session()
-        session.trust_env = False  # no proxy/netrc lookup in os.environ on every request (about 1 ms each)
-        _local.session = session
-    return _local.session
+@lru_cache(maxsize=1)
+def _tls() -> ssl.SSLContext:
+    return ssl.create_default_context()  # certificates verified, as requests would
 
 
-def post(job: Job, signer, subject: str, timeout: float) -> tuple[int | None, str | None]:
-    """One POST to the push service: (status or None on a network error, Retry-After)."""
+class Connections:
+    """Kept-alive connections to push services: one per sending thread and origin, all closed at the end."""
+
+    def __init__(self, timeout: float):
+        self.timeout = timeout
+        self._local = threading.local()
+        self._all: list[http.client.HTTPConnection] = []
+        self._lock = threading.Lock()
+
+    def get(self, origin: str, fresh: bool = False) -> tuple[http.client.HTTPConnection, bool]:
+        """(connection, reused)."""
+        conns = getattr(self._local, "conns", None)
+        if conns is None:
+            conns = self._local.conns = {}
+        conn = conns.get(origin)
+        if conn is not None and not fresh:
+            return conn, True
+        if conn is not None:
+            conn.close()
+        url = urlsplit(origin)
+        if url.scheme == "https":
+            conn = http.client.HTTPSConnection(url.hostname, url.port, timeout=self.timeout, context=_tls())
+        else:
+            conn = http.client.HTTPConnection(url.hostname, url.port, timeout=self.timeout)
+        conns[origin] = conn
+        with self._lock:
+            self._all.append(conn)
+        return conn, False
+
+    def drop(self, origin: str) -> None:
+        conn = getattr(self._local, "conns", {}).pop(origin, None)
+        if conn is not None:
+            conn.close()
+
+    def close(self) -> None:
+        with self._lock:
+            for conn in self._all:
+                conn.close()
+            self._all.clear()
+
+
+def post(job: Job, vapid: VapidHeaders, conns: Connections, deadline: float | None = None
+         ) -> tuple[int | None, str | None]:
+    """One POST to the push service: (status, or None on a network error; Retry-After).
+
+    No POST starts after `deadline` (time.monotonic): past it the claim may be taken over by another worker,
+    and the notice goes back to pending instead (EXPIRED).
+    """
+    if deadline is not None and time.monotonic() > deadline:
+        return EXPIRED, None
     try:
-        resp = webpush(job.subscription_info, data=job.data, vapid_private_key=signer,
-                       vapid_claims={"sub": subject},  # fresh per call: webpush writes aud and exp into it
-                       ttl=job.ttl, headers=dict(job.headers), timeout=timeout,
-                       requests_session=_http_session())
-        return resp.status_code, None
-    except WebPushException as e:
-        if e.response is None:
-            return None, None
-        return e.response.status_code, e.response.headers.get("Retry-After")
-    except requests.RequestException:
-        return None, None
+        body = WebPusher(job.subscription_info).encode(job.data, "aes128gcm")["body"]
+    except (WebPushException, ValueError):  # a browser key that is no point of P-256: never deliverable
+        return UNUSABLE, None
+    headers = {**job.headers, "TTL": str(job.ttl), "Content-Encoding": "aes128gcm",
+               "Content-Type": "application/octet-stream", "Authorization": vapid.get(job.origin)}
+    conn, reused = conns.get(job.origin)
+    for _ in range(2):
+        try:
+            conn.request("POST", job.path, body=body, headers=headers)
+            resp = conn.getresponse()
+            resp.read()
+            if resp.will_close:
+                conns.drop(job.origin)
+            return resp.status, resp.getheader("Retry-After")
+        except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
+            # A kept-alive connection the service closed while idle: once more on a new one.
+            if not reused:
+                break
+            conn, reused = conns.get(job.origin, fresh=True)
+        except (OSError, http.client.HTTPException):
+            break
+    conns.drop(job.origin)
+    return None, None
 
 
 def retry_delay(retry_after: str | None, attempts: int, now: datetime) -> timedelta:
@@ -194,16 +299,27 @@ def _alert(host: str, status: int, now: datetime) -> None:
 
 
 def _record(results: list[tuple[Job, int | None, str | None]], dead: list[int], now: datetime,
-            stats: Counter) -> None:
-    """Every outcome of a batch in one transaction."""
+            stats: Counter, worker: str) -> None:
+    """Outcomes in one transaction. Only rows this worker still holds change: a claim taken over after
+    PUSH_CLAIM_TIMEOUT belongs to its new claimer."""
     _begin_write()
+    mine = sa.and_(PushDelivery.claimed_by == worker, PushDelivery.state == "sending")
     max_attempts = setting("PUSH_MAX_ATTEMPTS")
-    sent, sent_subs, gone, failed = [], set(), set(), []
+    sent, sent_subs, gone, failed, expired = [], set(), set(), [], []
     for job, status, retry_after in results:
         if status in SENT:
             sent.append(job.delivery_id)
             sent_subs.add(job.subscription_id)
             stats["sent"] += 1
+            continue
+        if status == EXPIRED:
+            expired.append(job.delivery_id)
+            stats["released"] += 1
+            continue
+        if status == UNUSABLE:
+            log.warning("push delivery %s: the subscription's keys do not encrypt, not retried", job.delivery_id)
+            failed.append((job.delivery_id, None))
+            stats["failed"] += 1
             continue
         if status is not None:
             db.session.execute(sa.update(PushSubscription).where(PushSubscription.id == job.subscription_id)
@@ -217,7 +333,7 @@ def _record(results: list[tuple[Job, int | None, str | None]], dead: list[int], 
                 failed.append((job.delivery_id, status))
                 stats["failed"] += 1
                 continue
-            db.session.execute(sa.update(PushDelivery).where(PushDelivery.id == job.delivery_id).values(
+            db.session.execute(sa.update(PushDelivery).where(PushDelivery.id == job.delivery_id, mine).values(
                 state="pending", claimed_by=None, claimed_at=None, last_status=status,
                 due_at=now + retry_delay(retry_after, job.attempts, now)))
             stats["retry"] += 1
@@ -233,16 +349,19 @@ def _record(results: list[tuple[Job, int | None, str | None]], dead: list[int], 
                 stats["failed"] += 1
             failed.append((job.delivery_id, status))
     if sent:
-        db.session.execute(sa.update(PushDelivery).where(PushDelivery.id.in_(sent))
+        db.session.execute(sa.update(PushDelivery).where(PushDelivery.id.in_(sent), mine)
                            .values(state="sent", sent_at=now, last_status=201))
         db.session.execute(sa.update(PushSubscription)
                            .where(PushSubscription.id.in_(sent_subs), PushSubscription.failures > 0)
                            .values(failures=0))
     for did, status in failed:
-        db.session.execute(sa.update(PushDelivery).where(PushDelivery.id == did)
+        db.session.execute(sa.update(PushDelivery).where(PushDelivery.id == did, mine)
                            .values(state="failed", last_status=status))
+    if expired:  # never POSTed: the attempt the claim counted did not happen
+        db.session.execute(sa.update(PushDelivery).where(PushDelivery.id.in_(expired), mine).values(
+            state="pending", claimed_by=None, claimed_at=None, attempts=PushDelivery.attempts - 1))
     if dead:
-        db.session.execute(sa.update(PushDelivery).where(PushDelivery.id.in_(dead)).values(state="dropped"))
+        db.session.execute(sa.update(PushDelivery).where(PushDelivery.id.in_(dead), mine).values(state="dropped"))
         stats["dropped"] += len(dead)
     if gone:
         # The browser unsubscribed or the subscription expired: delete it (its deliveries go with it).
@@ -251,22 +370,57 @@ def _record(results: list[tuple[Job, int | None, str | None]], dead: list[int], 
 
 
 def send_due(now: datetime | None = None, worker: str | None = None) -> Counter:
-    """Send every due delivery (claimed batch by batch) and record the outcomes. Returns counts by outcome."""
+    """Send every due delivery (claimed batch by batch) and record the outcomes. Returns counts by outcome.
+
+    Outcomes are written as they arrive, every PUSH_RECORD_EVERY notices or PUSH_RECORD_DELAY seconds, so that a
+    crash loses (and later repeats) only the notices sent since the last write, not a whole batch.
+    """
     stats: Counter = Counter()
     db.session.commit()  # the loop owns its transactions
     cfg = keys.settings()
-    signer, subject = keys.vapid_signer(cfg["private_key"]), cfg["subject"]
+    vapid = VapidHeaders(keys.vapid_signer(cfg["private_key"]), cfg["subject"], setting("PUSH_VAPID_REUSE"))
     worker = worker or worker_name()
-    timeout = setting("PUSH_TIMEOUT")
+    conns = Connections(setting("PUSH_TIMEOUT"))
     release_stale_claims(now or datetime.now(timezone.utc))
-    with ThreadPoolExecutor(max_workers=setting("PUSH_CONCURRENCY"), thread_name_prefix="push") as pool:
-        while True:
-            current = now or datetime.now(timezone.utc)
-            ids = claim(worker, current, setting("PUSH_BATCH"))
-            if not ids:
-                break
-            jobs, dead = _jobs(ids, current)
-            db.session.commit()  # end the read; outcomes are written in their own (immediate) transaction
-            outcomes = pool.map(lambda j: post(j, signer, subject, timeout), jobs)
-            _record([(j, s, r) for j, (s, r) in zip(jobs, outcomes)], dead, current, stats)
+    try:
+        with ThreadPoolExecutor(max_workers=setting("PUSH_CONCURRENCY"), thread_name_prefix="push") as pool:
+            while True:
+                current = now or datetime.now(timezone.utc)
+                ids = claim(worker, current, setting("PUSH_BATCH"))
+                if not ids:
+                    break
+                if not _send_batch(pool, ids, current, worker, vapid, conns, stats):
+                    break  # too slow to finish a batch within its claim: the next run takes the rest
+    finally:
+        conns.close()
     return stats
+
+
+def _send_batch(pool, ids, now, worker, vapid, conns, stats) -> bool:
+    """Send one claimed batch; False when some of it could not start before its claim grew too old."""
+    # A POST started before this finishes (or times out) before another worker may take the claim over.
+    deadline = time.monotonic() + setting("PUSH_CLAIM_TIMEOUT") - 3 * setting("PUSH_TIMEOUT")
+    every, delay = setting("PUSH_RECORD_EVERY"), setting("PUSH_RECORD_DELAY")
+    jobs, dead = _jobs(ids, now)
+    db.session.commit()  # end the read; outcomes are written in their own (immediate) transactions
+    if dead:
+        _record([], dead, now, stats, worker)
+    done: queue.SimpleQueue = queue.SimpleQueue()
+    for job in jobs:
+        pool.submit(post, job, vapid, conns, deadline).add_done_callback(lambda f, job=job: done.put((job, f)))
+    released = stats["released"]
+    buf, oldest = [], 0.0
+    for left in range(len(jobs), 0, -1):
+        try:
+            job, fut = done.get(timeout=max(oldest + delay - time.monotonic(), 0) if buf else None)
+        except queue.Empty:  # the oldest unwritten outcome waited long enough
+            _record(buf, [], now, stats, worker)
+            buf = []
+            job, fut = done.get()
+        if not buf:
+            oldest = time.monotonic()
+        buf.append((job, *fut.result()))
+        if len(buf) >= every or left == 1:
+            _record(buf, [], now, stats, worker)
+            buf = []
+    return stats["released"] == released

@@ -4,6 +4,7 @@ import threading
 from collections import deque
 from datetime import datetime, timedelta
 
+import pytest
 import sqlalchemy as sa
 
 from server import push, tasks
@@ -194,3 +195,113 @@ def test_a_reminder_overtaken_by_the_next_one_is_dropped(agenda, make, fake_push
     assert {d.offset_minutes for d in deliveries(state="pending")} == {1440, 120}
     assert push.send_due(now=NOW) == {"sent": 1, "dropped": 1}
     assert [(d.offset_minutes, d.state) for d in deliveries(event_id=ev.id)] == [(1440, "dropped"), (120, "sent")]
+
+
+def test_a_worker_that_dies_between_sending_and_recording(agenda, make, fake_push, monkeypatch):
+    """The claim (state 'sending', attempt counted) is committed before the POST; the outcome after it. A crash in
+    between: nothing is re-sent while the claim may still be live, then it is sent again once, same Topic."""
+    from server.push import sending
+    site = make.site()
+    ev = agenda.event([site], NOW + timedelta(hours=1))
+    agenda.subscribe(site, name="a", now=NOW - timedelta(hours=1))
+    real_record = sending._record
+
+    def crash(results, *args):
+        if results:  # the POST went out and was accepted; the process dies before writing it down
+            raise SystemExit("worker killed")
+        return real_record(results, *args)
+
+    monkeypatch.setattr(sending, "_record", crash)
+    with pytest.raises(SystemExit):
+        push.send_due(now=NOW, worker="dead-worker")
+    monkeypatch.setattr(sending, "_record", real_record)
+    db.session.rollback()
+    (d,) = deliveries()
+    assert (d.state, d.claimed_by, d.attempts) == ("sending", "dead-worker", 1)
+    assert len(fake_push.received) == 1
+
+    assert push.send_due(now=NOW + timedelta(minutes=9)) == {}  # the lease (600 s) still runs
+    assert push.send_due(now=NOW + timedelta(minutes=11)) == {"sent": 1}
+    (d,) = deliveries()
+    assert (d.state, d.attempts) == ("sent", 2)  # attempts 2 on a sent row: it may have arrived twice
+    first, second = fake_push.received
+    assert first["topic"] == second["topic"] == topic_for(ev.id)  # the service replaces it if still undelivered
+    assert fake_push.deliveries() == {("a", str(ev.id), "reminder"): 2}
+
+
+def test_an_outcome_from_a_claim_taken_over_changes_nothing(agenda, make, fake_push):
+    """A worker that was only slow (not dead) writes its outcome after another took its claim over: the row is
+    the new claimer's, the late outcome is ignored."""
+    from collections import Counter
+
+    from server.push import sending
+    site = make.site()
+    agenda.event([site], NOW + timedelta(hours=1))
+    agenda.subscribe(site, name="a", now=NOW - timedelta(hours=1))
+    (did,) = sending.claim("slow-worker", NOW, 10)
+    jobs, _ = sending._jobs([did], NOW)
+    db.session.commit()
+    sending.release_stale_claims(NOW + timedelta(minutes=11))
+    assert sending.claim("new-worker", NOW + timedelta(minutes=11), 10) == [did]
+    sending._record([(jobs[0], 429, "60")], [], NOW, Counter(), "slow-worker")
+    (d,) = deliveries()
+    assert (d.state, d.claimed_by, d.last_status) == ("sending", "new-worker", None)
+    db.session.commit()
+    sending._record([(jobs[0], 201, None)], [], NOW, Counter(), "new-worker")
+    assert deliveries()[0].state == "sent"
+
+
+def test_no_post_starts_once_the_claim_is_too_old(agenda, make, fake_push, push_app):
+    """A worker stuck behind slow push services does not start a POST another worker may be about to repeat:
+    the notice goes back to pending, its attempt not counted."""
+    push_app.config.update(PUSH_CLAIM_TIMEOUT=30, PUSH_TIMEOUT=10)  # deadline: 30 - 3 x 10 = now
+    site = make.site()
+    agenda.event([site], NOW + timedelta(hours=1))
+    agenda.subscribe(site, name="a", now=NOW - timedelta(hours=1))
+    assert push.send_due(now=NOW) == {"released": 1}
+    assert fake_push.requests == []
+    (d,) = deliveries()
+    assert (d.state, d.claimed_by, d.attempts) == ("pending", None, 0)
+    push_app.config.update(PUSH_CLAIM_TIMEOUT=600)
+    assert push.send_due(now=NOW) == {"sent": 1}
+
+
+def test_vapid_header_signed_once_per_origin_with_fresh_claims(agenda, make, fake_push, vapid, monkeypatch):
+    from server.push import keys
+    signer = keys.vapid_signer(vapid["private_key"])
+    seen = []
+    real_sign = signer.sign
+
+    def spy(claims, *a, **kw):
+        seen.append(claims)
+        return real_sign(claims, *a, **kw)
+
+    monkeypatch.setattr(signer, "sign", spy)
+    site = make.site()
+    agenda.event([site], NOW + timedelta(hours=1))
+    with FakePushService(vapid_public_key=vapid["public_key"]) as other:
+        for i in range(4):
+            agenda.subscribe(site, name=f"a{i}", now=NOW - timedelta(hours=1))
+            agenda.subscribe(site, name=f"b{i}", now=NOW - timedelta(hours=1), fake=other)
+        assert push.send_due(now=NOW) == {"sent": 8}
+        assert other.errors == []
+    # Two origins, two signatures, each with its own dict and audience.
+    assert sorted(c["aud"] for c in seen) == sorted([fake_push.origin, other.origin])
+    assert seen[0] is not seen[1]
+
+
+def test_unusable_browser_keys_fail_without_retry(agenda, make, fake_push):
+    site = make.site()
+    agenda.event([site], NOW + timedelta(hours=1))
+    sub, _ = agenda.subscribe(site, name="a", now=NOW - timedelta(hours=1))
+    # 65 bytes starting with 4, yet no point of P-256: the schema lets it through, the ECDH refuses it.
+    db.session.execute(sa.update(PushSubscription).where(PushSubscription.id == sub.id)
+                       .values(p256dh=keys_b64(b"\x04" + b"\x01" * 64)))
+    db.session.commit()
+    assert push.send_due(now=NOW) == {"failed": 1}
+    assert fake_push.requests == [] and deliveries()[0].state == "failed"
+
+
+def keys_b64(raw: bytes) -> str:
+    from server.push.keys import b64url
+    return b64url(raw)

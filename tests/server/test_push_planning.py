@@ -3,9 +3,11 @@ from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 import pytest
+import sqlalchemy as sa
 
 from server import push
 from server.extensions import db
+from server.models import PushDelivery
 from server.push.planning import quiet_shift
 from tests.server.push_support import NOW, agenda, deliveries, fake_push, push_app, vapid  # noqa: F401
 
@@ -89,22 +91,95 @@ def test_moved_event_reschedules_pending_reminders_only(agenda, make, fake_push)
     assert {d.offset_minutes: d.state for d in deliveries(event_id=ev.id)} == {1440: "sent", 120: "dropped"}
 
 
-def test_cancelled_event_drops_pending_and_tells_those_already_reminded(agenda, make, fake_push):
+def test_cancelled_event_drops_pending_and_tells_those_reminded_or_waiting(agenda, make, fake_push):
     site = make.site()
     ev = agenda.event([site], NOW + timedelta(hours=25))
     early, _ = agenda.subscribe(site, name="early", now=NOW)
     assert push.send_due(now=NOW + timedelta(hours=1)) == {"sent": 1}
     late, _ = agenda.subscribe(site, name="late", now=NOW + timedelta(hours=2))  # only its 2 h reminder planned
+    agenda.subscribe(site, kinds=["sortie"], name="other-kind", now=NOW)  # never concerned by this event
+    _, gone_token = agenda.subscribe(site, name="withdrawn", now=NOW)
+    push.unsubscribe(gone_token, now=NOW + timedelta(hours=3))
     ev.status = "cancelled"
     cancelled_at = paris(2026, 6, 1, 23, 0)  # in quiet hours, the event tomorrow at 11:00: notice at 08:00
-    assert push.cancel_event(ev, now=cancelled_at) == 1
+    assert push.cancel_event(ev, now=cancelled_at) == 2
     db.session.commit()
-    assert {(d.subscription_id == early.id, d.kind, d.state) for d in deliveries(event_id=ev.id)} == {
-        (True, "reminder", "sent"), (True, "reminder", "dropped"), (False, "reminder", "dropped"),
-        (True, "cancelled", "pending")}
-    assert deliveries(kind="cancelled")[0].due_at == paris(2026, 6, 2, 8, 0)
-    assert push.send_due(now=paris(2026, 6, 2, 8, 0)) == {"sent": 1}
-    notice = fake_push.received[-1]
-    assert (notice["name"], notice["payload"]["type"], notice["urgency"]) == ("early", "cancelled", "high")
-    assert notice["topic"] == fake_push.received[0]["topic"]  # replaces the reminder if still undelivered
+    assert {(d.subscription_id, d.kind, d.state) for d in deliveries(event_id=ev.id)
+            if d.subscription_id in (early.id, late.id)} == {
+        (early.id, "reminder", "sent"), (early.id, "reminder", "dropped"), (late.id, "reminder", "dropped"),
+        (early.id, "cancelled", "pending"), (late.id, "cancelled", "pending")}
+    assert {d.due_at for d in deliveries(kind="cancelled")} == {paris(2026, 6, 2, 8, 0)}
+    assert push.send_due(now=paris(2026, 6, 2, 8, 0)) == {"sent": 2}
+    notices = {r["name"]: r for r in fake_push.received[1:]}
+    assert set(notices) == {"early", "late"}
+    assert {(n["payload"]["type"], n["urgency"]) for n in notices.values()} == {("cancelled", "high")}
+    assert notices["early"]["topic"] == fake_push.received[0]["topic"]  # replaces the reminder if undelivered
     assert push.cancel_event(ev, now=paris(2026, 6, 2, 8, 5)) == 0  # twice: no second notice
+    db.session.commit()
+    assert push.send_due(now=paris(2026, 6, 2, 9, 0)) == {}
+    assert fake_push.deliveries()[("early", str(ev.id), "cancelled")] == 1
+
+
+def test_moved_event_tells_those_already_reminded_once_per_move(agenda, make, fake_push):
+    site = make.site()
+    ev = agenda.event([site], NOW + timedelta(hours=25))  # 2026-06-02 09:00 UTC, 11:00 in Paris
+    agenda.subscribe(site, name="early", now=NOW)
+    assert push.send_due(now=NOW + timedelta(hours=1)) == {"sent": 1}  # the 24 h reminder
+    agenda.subscribe(site, name="late", now=NOW + timedelta(hours=2))  # not reminded yet: no notice for it
+    old = ev.starts_at
+    ev.starts_at, ev.ends_at = paris(2026, 6, 3, 15, 0), paris(2026, 6, 3, 17, 0)
+    at = NOW + timedelta(hours=3)
+    # Both pending 2 h reminders follow the event; one notice for the one reminded; the late subscriber's 24 h
+    # reminder, past for the old time, is planned for the new one.
+    assert push.reschedule_event(ev, now=at, previous_starts_at=old) == 2
+    db.session.commit()
+    (notice,) = deliveries(kind="moved")
+    assert [d.state for d in deliveries(offset_minutes=1440)] == ["sent", "pending"]
+    assert (notice.due_at, notice.offset_minutes) == (at, 1)
+    assert {d.due_at for d in deliveries(offset_minutes=120, kind="reminder")} == {paris(2026, 6, 3, 13, 0)}
+    # Saving the same time again is no move: no second notice.
+    assert push.reschedule_event(ev, now=at, previous_starts_at=ev.starts_at) == 0
+    assert push.send_due(now=at) == {"sent": 1}
+    (got,) = [r for r in fake_push.received if r["payload"]["type"] == "moved"]
+    assert got["name"] == "early" and got["payload"]["starts_at"] == "2026-06-03T15:00:00+02:00"
+    assert got["topic"] == fake_push.received[0]["topic"] and got["urgency"] == "high"
+
+    # A second move: a second notice. A third before that one is sent: the pending one is replaced, not added.
+    old = ev.starts_at
+    ev.starts_at, ev.ends_at = paris(2026, 6, 4, 15, 0), paris(2026, 6, 4, 17, 0)
+    assert push.reschedule_event(ev, now=at + timedelta(hours=1), previous_starts_at=old) == 1
+    old = ev.starts_at
+    ev.starts_at, ev.ends_at = paris(2026, 6, 5, 15, 0), paris(2026, 6, 5, 17, 0)
+    assert push.reschedule_event(ev, now=at + timedelta(hours=1), previous_starts_at=old) == 1
+    db.session.commit()
+    assert [(d.offset_minutes, d.state) for d in deliveries(kind="moved")] == [(1, "sent"), (2, "dropped"),
+                                                                             (3, "pending")]
+    assert push.send_due(now=at + timedelta(hours=1)) == {"sent": 1}
+    moved = [r["payload"]["starts_at"] for r in fake_push.received if r["payload"]["type"] == "moved"]
+    assert moved == ["2026-06-03T15:00:00+02:00", "2026-06-05T15:00:00+02:00"]
+
+    # Cancelled afterwards: a pending move notice is dropped; both subscribers get the cancellation.
+    old = ev.starts_at
+    ev.starts_at, ev.ends_at = paris(2026, 6, 6, 15, 0), paris(2026, 6, 6, 17, 0)
+    push.reschedule_event(ev, now=at + timedelta(hours=2), previous_starts_at=old)
+    ev.status = "cancelled"
+    assert push.cancel_event(ev, now=at + timedelta(hours=2)) == 2
+    db.session.commit()
+    assert deliveries(kind="moved")[-1].state == "dropped"
+    assert push.send_due(now=at + timedelta(hours=2)) == {"sent": 2}
+    assert {r["name"] for r in fake_push.received if r["payload"]["type"] == "cancelled"} == {"early", "late"}
+
+
+def test_moved_notice_in_quiet_hours_waits_unless_too_late(agenda, make):
+    site = make.site()
+    ev = agenda.event([site], paris(2026, 6, 3, 10, 0))
+    agenda.subscribe(site, name="a", now=NOW)
+    db.session.execute(sa.update(PushDelivery).where(PushDelivery.offset_minutes == 1440).values(state="sent"))
+    old = ev.starts_at
+    ev.starts_at, ev.ends_at = paris(2026, 6, 3, 14, 0), paris(2026, 6, 3, 16, 0)
+    push.reschedule_event(ev, now=paris(2026, 6, 2, 22, 0), previous_starts_at=old)
+    assert deliveries(kind="moved")[0].due_at == paris(2026, 6, 3, 8, 0)
+    old = ev.starts_at  # moved to 07:30: the morning would be too late, the notice goes at once
+    ev.starts_at, ev.ends_at = paris(2026, 6, 3, 7, 30), paris(2026, 6, 3, 9, 0)
+    push.reschedule_event(ev, now=paris(2026, 6, 2, 23, 0), previous_starts_at=old)
+    assert deliveries(kind="moved", state="pending")[0].due_at == paris(2026, 6, 2, 23, 0)

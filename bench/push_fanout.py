@@ -1,11 +1,14 @@
 """Fan-out of 10,000 agenda reminders to a loopback push service: Palier's sender (claim in the database,
-pywebpush with kept-alive sessions, outcomes recorded) side by side with a raw loop (ECDH + HKDF + AES-GCM with
-`cryptography`, aes128gcm per RFC 8291, then an HTTP POST on one kept-alive connection) as the limit.
+pywebpush encryption, VAPID header per origin, kept-alive connections, outcomes recorded) side by side with a raw
+loop (ECDH + HKDF + AES-GCM with `cryptography`, aes128gcm per RFC 8291, then an HTTP POST on a kept-alive
+http.client connection) as the limit. Both run with 1 thread and with N threads (one connection per thread), in
+the same process and run, so each ratio compares like with like.
 
-    .venv/bin/python -m bench.push_fanout [--n 10000] [--postgres]
+    .venv/bin/python -m bench.push_fanout [--n 10000] [--threads 8] [--postgres]
 
 The push service runs in its own process and answers 201 without decrypting; it counts what arrived, and the
-run fails (BenchError) unless every notification arrived exactly once. CPU is time.process_time of the sender.
+run fails (BenchError) unless every notification arrived exactly once. CPU is time.process_time of the sender
+process (Palier's includes its database work: SQLite in process; PostgreSQL's server CPU is not counted).
 """
 from __future__ import annotations
 
@@ -18,6 +21,7 @@ import sys
 import tempfile
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -30,11 +34,8 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.common import BenchError, create_pg_database  # noqa: E402
 from server.push.keys import b64url, b64url_decode  # noqa: E402
-
-
-class BenchError(RuntimeError):
-    """The work measured was not done correctly: a figure from it would be meaningless."""
 
 
 def start_push_service() -> tuple[subprocess.Popen, str]:
@@ -86,16 +87,33 @@ def encrypt_aes128gcm(plaintext: bytes, ua_public: bytes, auth: bytes) -> bytes:
 def raw_loop(subs: list[dict], data: bytes) -> None:
     u = urlsplit(subs[0]["endpoint"])
     conn = http.client.HTTPConnection(u.hostname, u.port)
-    for s in subs:
-        body = encrypt_aes128gcm(data, b64url_decode(s["keys"]["p256dh"]), b64url_decode(s["keys"]["auth"]))
-        conn.request("POST", urlsplit(s["endpoint"]).path, body=body,
-                     headers={"TTL": "3600", "Content-Encoding": "aes128gcm", "Urgency": "high",
-                              "Topic": "t" * 32})
-        resp = conn.getresponse()
-        resp.read()
-        if resp.status != 201:
-            raise BenchError(f"raw loop: HTTP {resp.status}")
-    conn.close()
+    try:
+        for s in subs:
+            body = encrypt_aes128gcm(data, b64url_decode(s["keys"]["p256dh"]), b64url_decode(s["keys"]["auth"]))
+            conn.request("POST", urlsplit(s["endpoint"]).path, body=body,
+                         headers={"TTL": "3600", "Content-Encoding": "aes128gcm", "Urgency": "high",
+                                  "Topic": "t" * 32})
+            resp = conn.getresponse()
+            resp.read()
+            if resp.status != 201:
+                raise BenchError(f"raw loop: HTTP {resp.status}")
+    finally:
+        conn.close()
+
+
+def raw_threads(subs: list[dict], data: bytes, threads: int) -> None:
+    """The raw loop on `threads` threads, each with its own connection and an equal share."""
+    if threads == 1:
+        return raw_loop(subs, data)
+    with ThreadPoolExecutor(threads) as pool:
+        list(pool.map(lambda part: raw_loop(part, data), [subs[i::threads] for i in range(threads)]))
+
+
+def measure(fn) -> tuple[float, float]:
+    """(CPU seconds of this process, wall seconds) of fn()."""
+    c0, t0 = time.process_time(), time.perf_counter()
+    fn()
+    return time.process_time() - c0, time.perf_counter() - t0
 
 
 # --- Palier: subscriptions and reminders in a database, then the sender's loop ---------------------------------
@@ -144,11 +162,16 @@ def seed(app, subs: list[dict], now: datetime) -> int:
         return planned
 
 
-def run_palier(app, now: datetime) -> dict:
+def run_palier(app, now: datetime, threads: int) -> dict:
+    import sqlalchemy as sa
     from server import push
     from server.extensions import db
+    from server.models import PushDelivery
     with app.app_context():
-        db.session.execute(__import__("sqlalchemy").text("SELECT 1"))  # connect before the clock starts
+        app.config["PUSH_CONCURRENCY"] = threads
+        # Every reminder due again, as if never sent (the same rows serve each run).
+        db.session.execute(sa.update(PushDelivery).values(state="pending", claimed_by=None, claimed_at=None,
+                                                          sent_at=None, attempts=0, last_status=None))
         db.session.commit()
         push.keys.vapid_signer(push.keys.settings()["private_key"])
         c0, t0 = time.process_time(), time.perf_counter()
@@ -157,68 +180,72 @@ def run_palier(app, now: datetime) -> dict:
     return {"stats": dict(stats), "cpu": cpu, "wall": wall}
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--n", type=int, default=10_000)
-    ap.add_argument("--postgres", action="store_true", help="Palier's database on PostgreSQL (default SQLite)")
-    ap.add_argument("--concurrency", type=int, default=8)
-    ap.add_argument("--batch", type=int, default=500)
-    args = ap.parse_args()
-    n = args.n
+def run(n: int = 10_000, threads: int = 8, batch: int = 500, postgres: bool = False) -> dict:
+    """Both senders, 1 thread and `threads` threads each; raises BenchError unless every message arrived once."""
     now = datetime.now(timezone.utc).replace(microsecond=0)
     tmp = tempfile.mkdtemp(prefix="palier-push-bench-")
     os.environ["PALIER_INSTANCE_PATH"] = tmp
-    drop = lambda: None  # noqa: E731
-    if args.postgres:
-        import sqlalchemy as sa
-        base = sa.engine.make_url(os.environ.get("BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"))
-        base = base.set(drivername="postgresql+psycopg")
-        name = f"palier_push_bench_{os.getpid()}"
-        admin = sa.create_engine(base, isolation_level="AUTOCOMMIT")
-        with admin.connect() as c:
-            c.exec_driver_sql(f'CREATE DATABASE "{name}"')
-        db_url = base.set(database=name).render_as_string(hide_password=False)
-
-        def drop():
-            with admin.connect() as c:
-                c.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    if postgres:
+        plain, drop = create_pg_database("palier_push_bench")
+        db_url = plain.replace("postgresql://", "postgresql+psycopg://", 1)
     else:
-        db_url = f"sqlite:///{tmp}/bench.sqlite3"
-
+        db_url, drop = f"sqlite:///{tmp}/bench.sqlite3", (lambda: None)
     proc, origin = start_push_service()
+    rows, expected, app = [], 0, None
     try:
         subs = browsers(origin, n)
-        app = palier_app(db_url, tmp, args.concurrency, args.batch)
+        app = palier_app(db_url, tmp, threads, batch)
         if seed(app, subs, now) != n:
             raise BenchError("planning did not make one reminder per subscription")
         data = json.dumps({"type": "reminder", "event_id": str(uuid.uuid4()), "title": "Atelier couture",
                            "kind": "atelier", "starts_at": now.isoformat(), "place": "Local commun",
                            "url": "/agenda/bench/events/x", "unsubscribe_url": "/agenda/bench/unsubscribe#" + "f" * 64},
                           ensure_ascii=False).encode()
-
-        c0, t0 = time.process_time(), time.perf_counter()
-        raw_loop(subs, data)
-        raw_cpu, raw_wall = time.process_time() - c0, time.perf_counter() - t0
-        if arrived(origin) != n:
-            raise BenchError("raw loop: not every notification arrived")
-
-        palier = run_palier(app, now)
-        if palier["stats"] != {"sent": n} or arrived(origin) != 2 * n:
-            raise BenchError(f"Palier: {palier['stats']}, {arrived(origin) - n} arrived of {n}")
+        for t in sorted({1, threads}):
+            cpu, wall = measure(lambda: raw_threads(subs, data, t))
+            expected += n
+            if arrived(origin) != expected:
+                raise BenchError(f"raw loop ({t} threads): not every notification arrived")
+            rows.append({"sender": "raw", "threads": t, "rate": n / wall, "cpu_us": cpu / n * 1e6})
+            palier = run_palier(app, now, t)
+            expected += n
+            if palier["stats"] != {"sent": n} or arrived(origin) != expected:
+                raise BenchError(f"Palier: {palier['stats']}, {arrived(origin) - expected + n} arrived of {n}")
+            rows.append({"sender": "palier", "threads": t, "rate": n / palier["wall"],
+                         "cpu_us": palier["cpu"] / n * 1e6})
     finally:
         proc.stdin.close()
         proc.wait(timeout=10)
+        proc.stdout.close()
+        if app is not None:
+            from server.extensions import db
+            with app.app_context():
+                db.session.remove()
+                db.engine.dispose()
         drop()
+    by = {(r["sender"], r["threads"]): r for r in rows}
+    ratios = {t: by["palier", t]["rate"] / by["raw", t]["rate"] for t in sorted({1, threads})}
+    return {"n": n, "threads": threads, "batch": batch, "db": "PostgreSQL" if postgres else "SQLite",
+            "rows": rows, "ratios": ratios}
 
-    rows = [("Raw loop (cryptography + http.client, 1 connection)", n / raw_wall, raw_cpu / n * 1e6),
-            (f"Palier send_due (pywebpush, {args.concurrency} threads, batches of {args.batch}, "
-             f"{'PostgreSQL' if args.postgres else 'SQLite'})", n / palier["wall"], palier["cpu"] / n * 1e6)]
-    print(f"Fan-out of {n} reminders to a loopback push service ({os.cpu_count()} CPUs, Python "
-          f"{sys.version.split()[0]})\n")
-    print("| Sender | notifications/s | CPU µs/message |\n| --- | ---: | ---: |")
-    for name, rate, cpu in rows:
-        print(f"| {name} | {rate:,.0f} | {cpu:,.0f} |")
-    print(f"\nPalier / raw loop: {rows[1][1] / rows[0][1]:.2f} of the throughput")
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--n", type=int, default=10_000)
+    ap.add_argument("--postgres", action="store_true", help="Palier's database on PostgreSQL (default SQLite)")
+    ap.add_argument("--threads", type=int, default=8, help="the N of the N-thread rows (both senders)")
+    ap.add_argument("--batch", type=int, default=500)
+    args = ap.parse_args()
+    result = run(args.n, args.threads, args.batch, args.postgres)
+    print(f"Fan-out of {args.n} reminders to a loopback push service ({os.cpu_count()} CPUs, Python "
+          f"{sys.version.split()[0]}, Palier on {result['db']}, batches of {args.batch})\n")
+    print("| Sender | threads | notifications/s | CPU µs/message |\n| --- | ---: | ---: | ---: |")
+    names = {"raw": "Raw loop (cryptography + http.client)", "palier": "Palier send_due"}
+    for r in result["rows"]:
+        print(f"| {names[r['sender']]} | {r['threads']} | {r['rate']:,.0f} | {r['cpu_us']:,.0f} |")
+    print()
+    for t, ratio in result["ratios"].items():
+        print(f"Palier / raw loop, {t} thread(s) each: {ratio:.2f} of the throughput")
 
 
 if __name__ == "__main__":

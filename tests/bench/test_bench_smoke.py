@@ -29,3 +29,14 @@ def test_pull_returns_every_record_of_the_site_across_pages():
     assert palier["wire_bytes"] > 0
     assert result["kinto_records_per_s"] is None
 
+
+
+def test_push_fanout_delivers_every_reminder_once_for_each_sender():
+    from bench import push_fanout
+    result = push_fanout.run(n=40, threads=3, batch=16, postgres=KIND == "postgres")
+
+    # run() raises BenchError unless the push service counted exactly n arrivals after each sender
+    assert [(r["sender"], r["threads"]) for r in result["rows"]] == [
+        ("raw", 1), ("palier", 1), ("raw", 3), ("palier", 3)]
+    assert all(r["rate"] > 0 and r["cpu_us"] > 0 for r in result["rows"])
+    assert set(result["ratios"]) == {1, 3}

@@ -1,10 +1,19 @@
 """The verbs of the domain that several views share: progress figures."""
 from datetime import date, datetime, timezone
+from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
 from .extensions import db
 from .models import Engagement, Programme, Resident
+
+
+PARIS = ZoneInfo("Europe/Paris")
+
+
+def today() -> date:
+    """The programme's calendar day: Paris, whatever the server's clock zone (an engagement starts on a French day)."""
+    return datetime.now(PARIS).date()
 
 
 def active_engagement_filter(on: date):
@@ -36,7 +45,7 @@ def programme() -> Programme | None:
 
 def progress(on: date | None = None) -> dict:
     """The programme figure: distinct engaged residents plus the baseline known before Palier."""
-    on = on or date.today()
+    on = on or today()
     prog = programme()
     baseline = prog.baseline if prog else 0
     engaged = db.session.execute(engaged_residents_query(on)).scalar_one()

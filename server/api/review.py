@@ -1,4 +1,9 @@
-"""Head office's review of what sync could not decide alone: conflicts, suspected duplicates, rejections."""
+"""Head office's review of what sync could not decide alone: conflicts, suspected duplicates, rejections.
+
+Every list carries both values, who and when, a label of the resident or household concerned, and pages;
+?state=open (the work queue, oldest first) or ?state=resolved (the history, newest first).
+"""
+import uuid
 from datetime import datetime, timezone
 
 import sqlalchemy as sa
@@ -6,15 +11,21 @@ from flask import Blueprint
 from flask_jwt_extended import current_user
 from marshmallow import fields, validate
 
-from sync.ops import Invalid, check_field
+from sync.ops import OPS, Invalid, check_field
+from sync.push import _Batch
+from sync.store import DeviceState
+from sync.wire import Mutation
 
+from .. import audit
 from ..auth import roles_required
 from ..errors import ApiError
 from ..extensions import db
-from ..models import REVIEW_ROLES, Conflict, DuplicateSuspicion, Rejection, Resident
+from ..models import (REVIEW_ROLES, Action, Conflict, DuplicateSuspicion, Engagement, Event, Household, Rejection,
+                      Resident, Site, User)
 from ..schemas import StrictSchema
-from ..sync_store import ReviewError, keep_apart, merge_duplicate, resolve_conflict
-from .common import load_json
+from ..sync_store import ReviewError, SqlStore, keep_apart, merge_duplicate, principal_for, resolve_conflict
+from .common import load_args, load_json
+from .lists import Paging
 
 bp = Blueprint("review", __name__, url_prefix="/api/review")
 
@@ -35,6 +46,12 @@ class ConflictSchema(StrictSchema):
     status = fields.String()
     resolution = fields.Raw(allow_none=True)
     created_at = fields.DateTime()
+    label = fields.String(metadata={"description": "the resident or household concerned, for a person to read"})
+    kept_by_name = fields.String(allow_none=True)
+    lost_by_name = fields.String(allow_none=True)
+    resolved_by = fields.UUID(allow_none=True)
+    resolved_by_name = fields.String(allow_none=True)
+    resolved_at = fields.DateTime(allow_none=True)
 
 
 class RejectionSchema(StrictSchema):
@@ -49,6 +66,11 @@ class RejectionSchema(StrictSchema):
     args = fields.Dict(allow_none=True)
     status = fields.String()
     created_at = fields.DateTime()
+    label = fields.String()
+    user_name = fields.String(allow_none=True)
+    resolved_by = fields.UUID(allow_none=True)
+    resolved_by_name = fields.String(allow_none=True)
+    resolved_at = fields.DateTime(allow_none=True)
 
 
 class PersonSchema(StrictSchema):
@@ -57,6 +79,9 @@ class PersonSchema(StrictSchema):
     first_name = fields.String()
     last_name = fields.String()
     deleted = fields.Boolean()
+    label = fields.String(metadata={"description": "name and household"})
+    created_at = fields.DateTime()
+    created_by_name = fields.String(allow_none=True)
 
 
 class DuplicateSchema(StrictSchema):
@@ -66,10 +91,24 @@ class DuplicateSchema(StrictSchema):
     created_at = fields.DateTime()
     resident = fields.Nested(PersonSchema)
     candidate = fields.Nested(PersonSchema)
+    resolved_by = fields.UUID(allow_none=True)
+    resolved_by_name = fields.String(allow_none=True)
+    resolved_at = fields.DateTime(allow_none=True)
 
 
 class ListSchema(StrictSchema):
     items = fields.List(fields.Dict())
+    total = fields.Integer()
+    page = fields.Integer()
+    per_page = fields.Integer()
+
+
+class QueueArgsSchema(Paging):
+    state = fields.String(load_default="open", validate=validate.OneOf(["open", "resolved"]))
+
+
+class FixSchema(StrictSchema):
+    args = fields.Dict(required=True, metadata={"description": "corrected fields, laid over the mutation's args"})
 
 
 class MergeSchema(StrictSchema):
@@ -81,10 +120,83 @@ class ResolveSchema(StrictSchema):
     value = fields.Raw(allow_none=True)
 
 
-def _list(model, schema, open_status):
-    rows = db.session.execute(sa.select(model).where(model.status == open_status)
-                              .order_by(model.created_at, model.id).limit(500)).scalars().all()
-    return {"items": schema.dump(rows, many=True)}
+OPEN = {Conflict: ("open",), Rejection: ("open",), DuplicateSuspicion: ("pending",)}
+RESOLVED = {Conflict: ("resolved",), Rejection: ("fixed", "dismissed"), DuplicateSuspicion: ("merged", "distinct")}
+
+
+def _queue(model):
+    """One page of a review queue: the open items oldest first, or the resolved ones newest first."""
+    args = load_args(QueueArgsSchema())
+    statuses = (OPEN if args["state"] == "open" else RESOLVED)[model]
+    q = sa.select(model).where(model.status.in_(statuses))
+    total = db.session.execute(sa.select(sa.func.count()).select_from(q.subquery())).scalar_one()
+    order = (model.created_at, model.id) if args["state"] == "open" else (model.resolved_at.desc(), model.id.desc())
+    rows = db.session.execute(q.order_by(*order).limit(args["per_page"])
+                              .offset((args["page"] - 1) * args["per_page"])).scalars().all()
+    return rows, {"total": total, "page": args["page"], "per_page": args["per_page"]}
+
+
+def _user_names(ids) -> dict:
+    ids = {i for i in ids if i is not None}
+    if not ids:
+        return {}
+    return dict(db.session.execute(sa.select(User.id, User.display_name).where(User.id.in_(ids))).all())
+
+
+def _household_label(building, staircase, floor, door, site_name) -> str:
+    parts = [f"bât. {building}" if building else "", f"esc. {staircase}" if staircase else "",
+             f"ét. {floor}" if floor else "", f"porte {door}" if door else ""]
+    place = ", ".join(p for p in parts if p)
+    return f"{site_name} — {place}" if place else site_name
+
+
+def _labels(refs) -> dict:
+    """{(entity, id): label} for residents, households and engagements: a few queries for a whole page."""
+    by_entity: dict = {}
+    for entity, rec_id in refs:
+        if rec_id is not None:
+            by_entity.setdefault(entity, set()).add(rec_id)
+    out = {}
+    place = (Household.building, Household.staircase, Household.floor, Household.door, Site.name)
+    if by_entity.get("household"):
+        for row in db.session.execute(sa.select(Household.id, *place).join(Site, Site.id == Household.site_id)
+                                      .where(Household.id.in_(by_entity["household"]))):
+            out[("household", row[0])] = _household_label(*row[1:])
+    if by_entity.get("resident"):
+        for row in db.session.execute(
+                sa.select(Resident.id, Resident.first_name, Resident.last_name, *place)
+                .join(Household, Household.id == Resident.household_id).join(Site, Site.id == Household.site_id)
+                .where(Resident.id.in_(by_entity["resident"]))):
+            out[("resident", row[0])] = f"{row[1]} {row[2]} ({_household_label(*row[3:])})"
+    if by_entity.get("engagement"):
+        for row in db.session.execute(
+                sa.select(Engagement.id, Resident.first_name, Resident.last_name, Action.name)
+                .join(Resident, Resident.id == Engagement.resident_id).join(Action, Action.id == Engagement.action_id)
+                .where(Engagement.id.in_(by_entity["engagement"]))):
+            out[("engagement", row[0])] = f"{row[1]} {row[2]} — {row[3]}"
+    if by_entity.get("event"):
+        for row in db.session.execute(sa.select(Event.id, Event.title).where(Event.id.in_(by_entity["event"]))):
+            out[("event", row[0])] = row[1]
+    return out
+
+
+def _as_uuid(value):
+    try:
+        return uuid.UUID(str(value))
+    except ValueError:
+        return None
+
+
+def _rejection_ref(r: Rejection):
+    """What a rejected mutation was about, from its args (which may be invalid: that is why it was refused)."""
+    args = r.args or {}
+    entity = r.op.split(".")[0]
+    if entity in ("resident", "household", "engagement") and r.op.endswith((".update", ".delete")):
+        return entity, _as_uuid(args.get("id"))
+    for key, ref in (("resident_id", "resident"), ("household_id", "household"), ("event_id", "event")):
+        if args.get(key) is not None:
+            return ref, _as_uuid(args[key])
+    return None, None
 
 
 def _get(model, obj_id):
@@ -107,43 +219,68 @@ def _commit(fn, *args):
 @bp.get("/conflicts")
 @roles_required(*REVIEW_ROLES)
 def list_conflicts():
-    """Open conflicts: values that lost a field merge.
+    """Conflicts: values that lost a field merge, with the kept one, who, when and what it is about.
     ---
     get:
       tags: [review]
+      parameters: [{in: query, schema: QueueArgsSchema}]
       responses: {200: {content: {application/json: {schema: ListSchema}}}}
     """
-    return _list(Conflict, ConflictSchema(), "open")
+    rows, meta = _queue(Conflict)
+    names = _user_names([u for c in rows for u in (c.kept_by, c.lost_by, c.resolved_by)])
+    labels = _labels((c.entity, c.entity_id) for c in rows)
+    items = [{**{k: getattr(c, k) for k in ConflictSchema().fields if hasattr(c, k)}, "label": labels.get((c.entity, c.entity_id), ""),
+              "kept_by_name": names.get(c.kept_by), "lost_by_name": names.get(c.lost_by),
+              "resolved_by_name": names.get(c.resolved_by)} for c in rows]
+    return {"items": ConflictSchema().dump(items, many=True), **meta}
 
 
 @bp.get("/rejections")
 @roles_required(*REVIEW_ROLES)
 def list_rejections():
-    """Open rejections: mutations refused by validation or authorization, with their args.
+    """Rejections: mutations refused by validation or authorization, with their args while open.
     ---
     get:
       tags: [review]
+      parameters: [{in: query, schema: QueueArgsSchema}]
       responses: {200: {content: {application/json: {schema: ListSchema}}}}
     """
-    return _list(Rejection, RejectionSchema(), "open")
+    rows, meta = _queue(Rejection)
+    names = _user_names([u for r in rows for u in (r.user_id, r.resolved_by)])
+    refs = {r.id: _rejection_ref(r) for r in rows}
+    labels = _labels(refs.values())
+    items = [{**{k: getattr(r, k) for k in RejectionSchema().fields if hasattr(r, k)},
+              "label": labels.get(refs[r.id], ""), "user_name": names.get(r.user_id),
+              "resolved_by_name": names.get(r.resolved_by)} for r in rows]
+    return {"items": RejectionSchema().dump(items, many=True), **meta}
 
 
 @bp.get("/duplicates")
 @roles_required(*REVIEW_ROLES)
 def list_duplicates():
-    """Suspected duplicates waiting for review, with both people.
+    """Suspected duplicates (pending, or merged / kept apart), with both people.
     ---
     get:
       tags: [review]
+      parameters: [{in: query, schema: QueueArgsSchema}]
       responses: {200: {content: {application/json: {schema: ListSchema}}}}
     """
-    rows = db.session.execute(sa.select(DuplicateSuspicion).where(DuplicateSuspicion.status == "pending")
-                              .order_by(DuplicateSuspicion.created_at, DuplicateSuspicion.id).limit(500)).scalars().all()
+    rows, meta = _queue(DuplicateSuspicion)
     ids = {r.resident_id for r in rows} | {r.candidate_id for r in rows}
     people = {p.id: p for p in db.session.execute(sa.select(Resident).where(Resident.id.in_(ids))).scalars()}
+    labels = _labels(("resident", i) for i in ids)
+    names = _user_names([p.created_by for p in people.values()] + [r.resolved_by for r in rows])
+
+    def person(pid):
+        p = people[pid]
+        return {"id": p.id, "household_id": p.household_id, "first_name": p.first_name, "last_name": p.last_name,
+                "deleted": p.deleted, "label": labels.get(("resident", pid), ""), "created_at": p.created_at,
+                "created_by_name": names.get(p.created_by)}
+
     items = [{"id": r.id, "site_id": r.site_id, "status": r.status, "created_at": r.created_at,
-              "resident": people[r.resident_id], "candidate": people[r.candidate_id]} for r in rows]
-    return {"items": DuplicateSchema().dump(items, many=True)}
+              "resident": person(r.resident_id), "candidate": person(r.candidate_id), "resolved_by": r.resolved_by,
+              "resolved_by_name": names.get(r.resolved_by), "resolved_at": r.resolved_at} for r in rows]
+    return {"items": DuplicateSchema().dump(items, many=True), **meta}
 
 
 @bp.post("/duplicates/<uuid:suspicion_id>/merge")
@@ -218,3 +355,48 @@ def dismiss(rejection_id):
     rejection.resolved_by, rejection.resolved_at = current_user.id, datetime.now(timezone.utc)
     db.session.commit()
     return {"status": "dismissed"}
+
+
+@bp.post("/rejections/<uuid:rejection_id>/fix")
+@roles_required(*REVIEW_ROLES)
+def fix(rejection_id):
+    """Apply a rejected mutation with corrected fields, as the reviewer, through the push's own checks.
+
+    The corrected fields are laid over the stored args; the mutation is decided exactly as a device's would be
+    (validation, the records it names, merges), and what it writes takes new seqs: devices get it at their next
+    pull. Still refused: 422 with the reason, nothing written, the rejection stays open.
+    ---
+    post:
+      tags: [review]
+      requestBody: {content: {application/json: {schema: FixSchema}}}
+      responses:
+        200: {description: fixed}
+        409: {content: {application/json: {schema: ErrorSchema}}}
+        422: {content: {application/json: {schema: ErrorSchema}}}
+    """
+    body = load_json(FixSchema())
+    rejection = _get(Rejection, rejection_id)
+    if rejection.status != "open":
+        raise ApiError(409, "already_reviewed", "Ce refus a déjà été traité.")
+    if rejection.op not in OPS or rejection.args is None:
+        raise ApiError(409, "not_fixable", "Cette saisie ne peut pas être corrigée ; écartez-la.")
+    args = {**rejection.args, **body["args"]}
+    store = SqlStore(db.session)
+    now = store.now()
+    # The device's id stays on what it creates (a visit can then be deleted from that phone); the reviewer is
+    # the author of the decision.
+    device = DeviceState(str(rejection.client_id), str(current_user.id))
+    batch = _Batch(store, principal_for(current_user), device, now)
+    (result,) = batch.run([Mutation(rejection.n, rejection.op, now, args, "")])
+    if result.status != "applied":
+        db.session.rollback()
+        raise ApiError(422, "still_rejected", result.reason.get("message", "Données invalides."),
+                       {k: v for k, v in result.reason.items() if k != "message"})
+    batch.ws.log.clear()  # the device's log keeps the answer it was given; the fix is recorded here instead
+    store.write(batch.ws)
+    rejection.status, rejection.args = "fixed", None
+    rejection.resolved_by, rejection.resolved_at = current_user.id, datetime.now(timezone.utc)
+    audit.record("rejection.fix", rejection.id, {"op": rejection.op, "n": rejection.n,
+                                                 "conflicts": result.conflicts})
+    db.session.commit()
+    return {"status": "fixed", "conflicts": result.conflicts}

@@ -7,7 +7,7 @@ from marshmallow import fields, validate
 from ..auth import revoke_all_tokens, roles_required
 from ..errors import ApiError
 from ..extensions import db
-from ..models import ROLES, AuditLog, Site, User
+from ..models import ROLES, AuditLog, Device, Site, User
 from ..schemas import StrictSchema, Text
 from .common import load_args, load_json
 from .catalogue import SiteSchema
@@ -24,6 +24,8 @@ class UserSchema(StrictSchema):
     active = fields.Boolean()
     sites = fields.List(fields.Nested(SiteSchema))
     created_at = fields.AwareDateTime()
+    last_sync_at = fields.AwareDateTime(allow_none=True, metadata={
+        "description": "the latest push or pull of any of the user's devices (logins are not recorded)"})
 
 
 class UserCreateSchema(StrictSchema):
@@ -61,8 +63,15 @@ def list_users():
         403: {content: {application/json: {schema: ErrorSchema}}}
     """
     load_args()
-    users = db.session.execute(sa.select(User).order_by(User.display_name)).scalars()
-    return UserSchema(many=True).dump(users)
+    users = db.session.execute(sa.select(User).order_by(User.display_name)).scalars().all()
+    last = {uid: max((t for t in (push, pull) if t is not None), default=None) for uid, push, pull in db.session.execute(
+        sa.select(Device.user_id, sa.func.max(Device.last_push_at), sa.func.max(Device.last_pull_at))
+        .group_by(Device.user_id))}
+    return UserSchema(many=True).dump([_with_last_sync(u, last.get(u.id)) for u in users])
+
+
+def _with_last_sync(user: User, at) -> dict:
+    return {**{k: getattr(user, k) for k in UserSchema().fields if hasattr(user, k)}, "last_sync_at": at}
 
 
 @bp.post("")
@@ -110,6 +119,9 @@ def update_user(user_id):
     if user is None:
         raise ApiError(404)
     data = load_json(UserUpdateSchema())
+    if user.id == current_user.id and (data.get("active") is False or data.get("role", user.role) != user.role):
+        # The last admin could lock everyone out of the team screen: another admin does it.
+        raise ApiError(409, "self_lockout", "Vous ne pouvez pas désactiver votre compte ni changer votre rôle.")
     if "display_name" in data:
         user.display_name = data["display_name"]
     if "role" in data and data["role"] != user.role:

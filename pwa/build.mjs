@@ -49,14 +49,18 @@ await rm(out, { recursive: true, force: true });
 await mkdir(join(out, 'assets'), { recursive: true });
 await mkdir(join(out, 'icons'), { recursive: true });
 
-const app = await build({
-  entryPoints: [join(here, 'src/main.js')], bundle: true, minify: true, format: 'esm', target: 'es2020',
-  outdir: join(out, 'assets'), entryNames: 'app-[hash]', metafile: true, legalComments: 'none',
-  define: { __APP_VERSION__: JSON.stringify(version) }, logLevel: 'warning',
-});
-const outputs = Object.keys(app.metafile.outputs).map((p) => '/' + relative(out, resolve(p)).split('\\').join('/'));
-const js = outputs.find((p) => p.endsWith('.js'));
-const css = outputs.find((p) => p.endsWith('.css'));
+// One app's bundle (JS and the CSS it imports) under content-hashed names; answers their URLs from the site root.
+async function bundleApp(entry, dir, prefix) {
+  const result = await build({
+    entryPoints: [join(here, entry)], bundle: true, minify: true, format: 'esm', target: 'es2020',
+    outdir: join(out, dir), entryNames: `${prefix}-[hash]`, metafile: true, legalComments: 'none',
+    define: { __APP_VERSION__: JSON.stringify(version) }, logLevel: 'warning',
+  });
+  const urls = Object.keys(result.metafile.outputs).map((p) => '/' + relative(out, resolve(p)).split('\\').join('/'));
+  return { js: urls.find((p) => p.endsWith('.js')), css: urls.find((p) => p.endsWith('.css')) };
+}
+
+const { js, css } = await bundleApp('src/main.js', 'assets', 'app');
 
 await writeFile(join(out, 'index.html'), `<!doctype html>
 <html lang="fr">
@@ -75,6 +79,26 @@ await writeFile(join(out, 'index.html'), `<!doctype html>
 <body>
 <div id="app"><p class="page">Chargement de Palier…</p></div>
 <noscript>Palier a besoin de JavaScript.</noscript>
+</body>
+</html>
+`);
+// The head-office app (/bureau/): its own entry, page and hashed assets; never precached by the field app's worker.
+const office = await bundleApp('src/office/main.js', 'bureau/assets', 'office');
+await writeFile(join(out, 'bureau/index.html'), `<!doctype html>
+<html lang="fr">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="description" content="Palier, siège : progression, revues, agenda, équipe et exports.">
+<meta name="theme-color" content="#0040a8">
+<title>Palier — Siège</title>
+<link rel="icon" href="/icons/icon-192.png">
+<link rel="stylesheet" href="${office.css}">
+<script type="module" src="${office.js}"></script>
+</head>
+<body>
+<div id="app"><p class="page">Chargement de l’espace siège…</p></div>
+<noscript>L’espace siège a besoin de JavaScript.</noscript>
 </body>
 </html>
 `);
@@ -99,7 +123,7 @@ async function walk(dir) {
     const p = join(dir, ent.name);
     if (ent.isDirectory()) { await walk(p); continue; }
     const url = '/' + relative(out, p).split('\\').join('/');
-    if (url === '/sw.js' || url.endsWith('.map')) continue;
+    if (url === '/sw.js' || url.endsWith('.map') || url.startsWith('/bureau/')) continue; // the office app is online-only
     manifest.push({ url, revision: url.startsWith('/assets/') ? null : md5(await readFile(p)) });
   }
 }

@@ -26,14 +26,19 @@ def app_shell(path: str = ""):
     target = dist / path
     if path and target.is_file() and dist.resolve() in target.resolve().parents:
         resp = send_from_directory(dist, path)
-        if path in ("sw.js", "index.html", "manifest.webmanifest", "version.json"):
+        if path in ("sw.js", "index.html", "manifest.webmanifest", "version.json", "bureau/index.html"):
             resp.cache_control.no_cache = True  # an update is always seen; the SW decides when it takes over
-        elif path.startswith("assets/"):
+        elif path.startswith(("assets/", "bureau/assets/")):
             resp.cache_control.max_age = 31536000  # content-hashed names
             resp.cache_control.immutable = True
         return resp
-    if path.startswith(("assets/", "icons/")) or path in ("sw.js", "manifest.webmanifest"):
+    if path.startswith(("assets/", "icons/", "bureau/assets/")) or path in ("sw.js", "manifest.webmanifest"):
         raise ApiError(404)  # a missing file is a 404, never the shell under a script's name
+    if path == "bureau" or path.startswith("bureau/"):
+        # The head-office app has its own shell; its routes live after the hash, any deeper path gets the shell too.
+        resp = send_from_directory(dist / "bureau", "index.html")
+        resp.cache_control.no_cache = True
+        return resp
     resp = send_from_directory(dist, "index.html")
     resp.cache_control.no_cache = True
     return resp

@@ -5,8 +5,8 @@ import { notice, safePath } from './public/notice.js';
 
 precacheAndRoute(self.__WB_MANIFEST);
 cleanupOutdatedCaches();
-// Every page of the app is the shell; the API is never served from the cache.
-registerRoute(new NavigationRoute(createHandlerBoundToURL('/index.html'), { denylist: [/^\/api\//] }));
+// Every page of the app is the shell; the API and the online-only head-office app (/bureau) never come from the cache.
+registerRoute(new NavigationRoute(createHandlerBoundToURL('/index.html'), { denylist: [/^\/api\//, /^\/bureau/] }));
 
 // A new version waits until the user consents (the page sends SKIP_WAITING).
 self.addEventListener('message', (event) => {

@@ -43,6 +43,7 @@ export function createTransport({ fetchImpl = (...a) => globalThis.fetch(...a), 
   return {
     post: (path, body) => request('POST', path, body),
     get: (path) => request('GET', path),
+    patch: (path, body) => request('PATCH', path, body), // head office edits users and events
     async login(email, password) {
       return send(fetchImpl, 'POST', '/api/auth/login', { email, password });
     },

@@ -7,17 +7,9 @@ import { VisitForm } from './visit.js';
 import { Events, EventPage } from './events.js';
 import { Engage, Progress } from './engage.js';
 import { StatusBar, SyncPage } from './status.js';
+import { useHash } from './hash.js';
+import { Login } from './login.js';
 import { AgendaQr } from './agendaqr.js';
-
-function useHash() {
-  const [hash, setHash] = useState(globalThis.location.hash || '#/');
-  useEffect(() => {
-    const on = () => { setHash(globalThis.location.hash || '#/'); globalThis.scrollTo?.(0, 0); };
-    globalThis.addEventListener('hashchange', on);
-    return () => globalThis.removeEventListener('hashchange', on);
-  }, []);
-  return hash;
-}
 
 function route(hash) {
   const [, name, id] = hash.replace(/^#/, '').split('/');
@@ -34,31 +26,6 @@ function route(hash) {
     case 'qr': return html`<${AgendaQr} siteId=${id} />`;
     default: return html`<${Sites} />`;
   }
-}
-
-export function Login({ onLogin, expired, email: initial }) {
-  const [email, setEmail] = useState(initial || '');
-  const [password, setPassword] = useState('');
-  const [error, setError] = useState('');
-  const [busy, setBusy] = useState(false);
-  async function submit(e) {
-    e.preventDefault();
-    setBusy(true);
-    const err = await onLogin(email, password);
-    setBusy(false);
-    if (err) setError(err);
-  }
-  return html`<main class="login"><form onSubmit=${submit}>
-    <h1>Palier</h1>
-    <p>Porte-à-porte, agenda et engagements des habitants.</p>
-    ${expired && html`<p class="warn" role="alert">Session expirée : reconnectez-vous. Vos saisies non envoyées restent sur le téléphone.</p>`}
-    <label class="field"><span>Courriel</span><input type="email" name="email" autocomplete="username" required
-      value=${email} onInput=${(e) => setEmail(e.currentTarget.value)} /></label>
-    <label class="field"><span>Mot de passe</span><input type="password" name="password" autocomplete="current-password" required
-      value=${password} onInput=${(e) => setPassword(e.currentTarget.value)} /></label>
-    ${error && html`<p class="error" role="alert">${error}</p>`}
-    <button class="btn primary big" type="submit" disabled=${busy}>Se connecter</button>
-  </form></main>`;
 }
 
 export function App({ controller }) {

@@ -1,0 +1,180 @@
+"""Head office in Chromium at /bureau: sees the figures, sees them move after a phone syncs, settles a conflict and a
+suspected duplicate made by two phones, and exports a CSV that French Excel reads (BOM, ';', accents)."""
+import csv
+import io
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from server.models import Conflict, DuplicateSuspicion, Engagement, Resident, Visit
+
+from .helpers import (PASSWORD, idb_all, login, open_household, outbox_count, start_phone, sync_now, wait_pending,
+                      wait_synced)
+from .test_two_phones import add_resident, edit_phone
+
+pytestmark = pytest.mark.e2e
+
+DESKTOP = {"viewport": {"width": 1366, "height": 900}, "locale": "fr-FR", "timezone_id": "Europe/Paris"}
+
+
+@pytest.fixture
+def office(browser, live):
+    """A desktop browser on /bureau, logged in as head office; CSP violations and page errors are collected."""
+    ctx = browser.new_context(base_url=live.url, accept_downloads=True, **DESKTOP)
+    page = ctx.new_page()
+    page.problems = []
+    page.on("pageerror", lambda e: page.problems.append(f"pageerror: {e}"))
+    page.on("console", lambda m: page.problems.append(m.text) if "Content Security Policy" in m.text else None)
+    resp = page.goto("/bureau/")
+    assert "script-src 'self'" in resp.headers["content-security-policy"]
+    assert "Palier — Siège" in page.title()
+    login(page, email="siege@palier.test")
+    page.get_by_role("heading", name="Tableau de bord").wait_for()
+    yield page
+    ctx.close()
+
+
+def figure(page, name) -> int:
+    """An integer shown on the dashboard (French grouping: narrow no-break spaces)."""
+    el = page.locator(f"[data-t={name}]")
+    el.wait_for()
+    return int("".join(ch for ch in el.inner_text() if ch.isdigit()))
+
+
+def refresh_until(page, name, expected, tries=20):
+    """Presses "Actualiser" until the figure shows `expected` (the phone's sync has landed by then)."""
+    for _ in range(tries):
+        if figure(page, name) == expected:
+            return
+        page.get_by_role("button", name="Actualiser").click()
+        page.wait_for_timeout(250)
+    assert figure(page, name) == expected
+
+
+def flush(page, timeout_s=60):
+    """Presses "Synchroniser" until the outbox is empty in IndexedDB. A press during a running sync joins that run,
+    which may have read the outbox before the last record (the sync manager keeps no "run again" flag)."""
+    deadline = time.monotonic() + timeout_s
+    while outbox_count(page) > 0:
+        assert time.monotonic() < deadline, "the outbox was never emptied"
+        page.get_by_role("button", name="Synchroniser", exact=True).click()
+        page.wait_for_timeout(300)
+    wait_synced(page, pending=0)
+
+
+def test_head_office_sees_progress_settles_review_and_exports(browser, live, phone, office):
+    data = live.data
+    engaged_sql = sa.select(sa.func.count(sa.distinct(Engagement.resident_id))).where(
+        Engagement.status == "active", Engagement.deleted.is_(False))
+
+    # The figures before any field work: the baseline alone, no visit, the same as the database.
+    assert live.query(lambda s: s.scalar(engaged_sql)) == 0
+    assert figure(office, "engaged") == 386
+    assert figure(office, "counted") == 0
+    assert figure(office, "visits") == 0
+
+    # A phone records an engagement and a visit, then syncs.
+    ctx, page = start_phone(phone)
+    open_household(page, "10")
+    page.locator("li", has_text="Maryse Moreau").get_by_role("link", name="Engager").click()
+    page.get_by_label("Action").select_option(label="Portage de pain et d'eau")
+    page.get_by_role("button", name="Enregistrer l'engagement").click()
+    page.get_by_role("heading", name="Habitants").wait_for()
+    page.get_by_role("link", name="Nouvelle visite").click()
+    page.get_by_text("Échange", exact=True).click()
+    page.get_by_role("button", name="Enregistrer la visite").click()
+    page.get_by_role("heading", name="Habitants").wait_for()
+    flush(page)
+    assert live.query(lambda s: s.scalar(engaged_sql)) == 1
+    assert live.query(lambda s: s.scalar(sa.select(sa.func.count()).select_from(Visit))) == 1
+
+    # The dashboard shows the figures moved after a refresh, per site and per action too.
+    refresh_until(office, "engaged", 387)
+    assert figure(office, "counted") == 1
+    assert figure(office, "visits") == 1
+    assert "Résidence Vauban" in office.locator("[data-t=per-site]").inner_text()
+    assert "Portage de pain et d'eau" in office.locator("[data-t=per-action]").inner_text()
+    assert office.locator(".chart canvas").count() >= 2  # uPlot drew under the strict CSP
+
+    # Two phones offline edit the same phone number and add the same person: one conflict, one duplicate.
+    ctx2, page2 = start_phone(phone, email="staff2@palier.test")
+    pages = [(ctx, page), (ctx2, page2)]
+    for c, _ in pages:
+        c.set_offline(True)
+    for (_, p), number in zip(pages, ("06 11 11 11 11", "06 22 22 22 22")):
+        open_household(p, "10")
+        edit_phone(p, "Maryse Moreau", number)
+        add_resident(p, "Nadia", "Haddad")
+        wait_pending(p, 2)
+    for c, p in pages:
+        c.set_offline(False)
+        wait_synced(p, pending=0)
+
+    office.get_by_role("navigation", name="Menu").get_by_role("link", name="Revue").click()
+    conflict = office.locator("[data-t=conflict]")
+    conflict.wait_for()
+    text = conflict.inner_text()
+    assert "Téléphone" in text and "06 11 11 11 11" in text and "06 22 22 22 22" in text
+    assert "Staff2" in text  # who made the value waiting for a decision
+    # Head office takes the value that lost the merge.
+    conflict.get_by_role("button", name="Prendre « 06 22 22 22 22 »").click()
+    office.get_by_text("Aucun conflit à examiner.").wait_for()
+    maryse = uuid.UUID(data.residents[0])
+    assert live.query(lambda s: s.get(Resident, maryse).phone) == "06 22 22 22 22"
+    assert live.query(lambda s: s.scalars(sa.select(Conflict.status)).all()) == ["resolved"]
+
+    duplicate = office.locator("[data-t=duplicate]")
+    assert duplicate.inner_text().count("Nadia Haddad") >= 2
+    duplicate.get_by_role("button", name="Fusionner (garder A)").click()
+    duplicate.get_by_role("button", name="Confirmer la fusion").click()
+    office.get_by_text("Aucun doublon à examiner.").wait_for()
+    suspicions = live.query(lambda s: [(x.status, x.resident_id) for x in s.scalars(sa.select(DuplicateSuspicion))])
+    assert len(suspicions) == 1 and suspicions[0][0] != "pending"
+    live_nadias = live.query(lambda s: s.scalars(sa.select(Resident.id).where(
+        Resident.first_name == "Nadia", Resident.deleted.is_(False))).all())
+    assert live_nadias == [suspicions[0][1]]  # fiche A kept, the other merged into it
+
+    # Both decisions reach the phones at their next sync.
+    sync_now(page)
+    held = {r["id"]: r for r in idb_all(page, "resident")}
+    assert held[data.residents[0]]["phone"] == "06 22 22 22 22"
+    assert [r for r in held.values() if r["first_name"] == "Nadia" and not r.get("deleted")] == \
+        [held[str(live_nadias[0])]]
+
+    # The visits list exports a CSV for French Excel: BOM, semicolons, French headers and accents intact.
+    office.get_by_role("navigation", name="Menu").get_by_role("link", name="Listes").click()
+    office.locator("[data-t=list-visits] tbody tr").first.wait_for()
+    assert "Échange" in office.locator("[data-t=list-visits]").inner_text()
+    with office.expect_download() as dl:
+        office.get_by_role("button", name="Exporter CSV").click()
+    raw = Path(dl.value.path()).read_bytes()
+    assert raw.startswith(b"\xef\xbb\xbf")
+    rows = list(csv.reader(io.StringIO(raw[3:].decode("utf-8")), delimiter=";"))
+    assert rows[0][:4] == ["Date de la visite", "Site", "Bâtiment", "Escalier"]
+    assert len(rows) == 2
+    record = dict(zip(rows[0], rows[1]))
+    assert record["Site"] == "Résidence Vauban"
+    assert record["Résultat"] == "Échange"
+    assert record["Bâtiment"] == "Bât. A"
+    assert dl.value.suggested_filename.endswith(".csv")
+
+    assert office.problems == []
+
+
+def test_field_role_at_bureau_is_sent_to_the_field_app(browser, live):
+    ctx = browser.new_context(base_url=live.url, **DESKTOP)
+    try:
+        page = ctx.new_page()
+        page.goto("/bureau/#/team")
+        login(page, email="staff@palier.test", password=PASSWORD)
+        page.get_by_role("heading", name="Espace réservé au siège").wait_for()
+        assert page.get_by_role("link", name="Ouvrir l’application de terrain").get_attribute("href") == "/"
+        assert page.locator("[data-t=devices]").count() == 0
+        # A deep path gets the head-office shell, never the field app's; a missing asset is a 404.
+        assert "Palier — Siège" in ctx.request.get("/bureau/quelque/part").text()
+        assert ctx.request.get("/bureau/assets/absent.js").status == 404
+    finally:
+        ctx.close()

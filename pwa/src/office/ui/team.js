@@ -27,7 +27,7 @@ function Devices() {
       <thead><tr><th>Personne</th><th>Rôle</th><th>Sites</th><th>Dernière synchro</th><th class="num">En attente</th><th>Version</th></tr></thead>
       <tbody>${items.length === 0 ? html`<tr><td colspan="6" class="muted">Aucun appareil n’a encore synchronisé.</td></tr>`
         : items.map((d) => html`<tr key=${d.client_id} class=${d.stale ? 'stale' : ''}>
-          <td>${d.user?.display_name || d.user?.email}</td><td>${label(USER_ROLES, d.user?.role)}</td>
+          <td>${d.user?.display_name || d.user?.name || d.user?.email}</td><td>${label(USER_ROLES, d.user?.role)}</td>
           <td>${(d.sites || []).map((s) => s.name).join(', ')}</td>
           <td>${fmtDateTime(d.last_sync_at)}${d.stale && html` <strong class="tag bad">${d.days_since_sync === null || d.days_since_sync === undefined
             ? 'jamais synchronisé' : `il y a ${fmtInt(d.days_since_sync)} j`}</strong>`}</td>

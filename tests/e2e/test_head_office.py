@@ -6,10 +6,12 @@ import time
 import uuid
 from pathlib import Path
 
+import openpyxl
 import pytest
 import sqlalchemy as sa
 
-from server.models import Conflict, DuplicateSuspicion, Engagement, Resident, Visit
+from server.models import Conflict, DuplicateSuspicion, Engagement, Resident, User, Visit
+from tests.conftest import Factory
 
 from .helpers import (PASSWORD, idb_all, login, open_household, outbox_count, start_phone, sync_now, wait_pending,
                       wait_synced)
@@ -160,6 +162,13 @@ def test_head_office_sees_progress_settles_review_and_exports(browser, live, pho
     assert record["Résultat"] == "Échange"
     assert record["Bâtiment"] == "Bât. A"
     assert dl.value.suggested_filename.endswith(".csv")
+    # The same list as Excel: a real workbook, the same French headers and accents.
+    with office.expect_download() as dl:
+        office.get_by_role("button", name="Exporter Excel").click()
+    sheet = openpyxl.load_workbook(io.BytesIO(Path(dl.value.path()).read_bytes())).active
+    cells = [[c for c in row] for row in sheet.iter_rows(values_only=True)]
+    assert list(cells[0][:4]) == rows[0][:4] and len(cells) == 2
+    assert "Résidence Vauban" in cells[1] and "Échange" in cells[1]
 
     assert office.problems == []
 
@@ -178,3 +187,33 @@ def test_field_role_at_bureau_is_sent_to_the_field_app(browser, live):
         assert ctx.request.get("/bureau/assets/absent.js").status == 404
     finally:
         ctx.close()
+
+
+def test_admin_deactivates_a_user_after_confirming_and_their_session_ends(browser, live):
+    with live.app.app_context():
+        Factory(live.app).user("admin", email="admin@palier.test", display_name="Admin")
+    staff = browser.new_context(base_url=live.url)
+    admin = browser.new_context(base_url=live.url, **DESKTOP)
+    try:
+        assert staff.request.post("/api/auth/login", data={"email": "staff2@palier.test", "password": PASSWORD}).ok
+        assert staff.request.get("/api/auth/me").ok
+        page = admin.new_page()
+        page.goto("/bureau/#/team")
+        login(page, email="admin@palier.test")
+        row = page.locator("[data-t=users] tr", has_text="staff2@palier.test")
+        row.get_by_role("button", name="Désactiver").click()
+        # Nothing happens before the confirmation; "Annuler" leaves the account as it was.
+        row.get_by_role("button", name="Annuler").click()
+        assert live.query(lambda s: s.scalar(sa.select(User.active).where(User.email == "staff2@palier.test")))
+        row.get_by_role("button", name="Désactiver").click()
+        row.get_by_role("button", name="Confirmer la désactivation").click()
+        row.get_by_role("button", name="Réactiver").wait_for()
+        assert "Désactivé" in row.inner_text()
+        assert not live.query(lambda s: s.scalar(sa.select(User.active).where(User.email == "staff2@palier.test")))
+        assert staff.request.get("/api/auth/me").status == 401  # their tokens were revoked at once
+        # One's own row has no deactivation button (the API refuses a self-lockout too).
+        own = page.locator("[data-t=users] tr", has_text="admin@palier.test")
+        assert own.get_by_role("button", name="Désactiver").count() == 0
+    finally:
+        staff.close()
+        admin.close()

@@ -44,10 +44,10 @@ function Users() {
       sites=${sites} onDone=${() => { setEditing(null); reload(); }} onCancel=${() => setEditing(null)} />`}
     <${ErrorBox} error=${error} />
     ${data === undefined ? html`<${Loading} />` : data && html`<table class="grid" data-t="users">
-      <thead><tr><th>Nom</th><th>Courriel</th><th>Rôle</th><th>Sites</th><th>État</th><th><span class="sr">Actions</span></th></tr></thead>
+      <thead><tr><th>Nom</th><th>Courriel</th><th>Rôle</th><th>Sites</th><th>Dernière synchro</th><th>État</th><th><span class="sr">Actions</span></th></tr></thead>
       <tbody>${data.map((u) => html`<tr key=${u.id} class=${u.active ? '' : 'inactive'}>
         <td>${u.display_name}</td><td>${u.email}</td><td>${label(USER_ROLES, u.role)}</td>
-        <td>${u.sites.map((s) => s.name).join(', ') || '—'}</td><td>${u.active ? 'Actif' : 'Désactivé'}</td>
+        <td>${u.sites.map((s) => s.name).join(', ') || '—'}</td><td>${fmtDateTime(u.last_sync_at)}</td><td>${u.active ? 'Actif' : 'Désactivé'}</td>
         <td class="actions"><button class="btn small" type="button" onClick=${() => setEditing(u)}>Modifier</button>
           <${ActiveToggle} u=${u} done=${reload} /></td></tr>`)}</tbody></table>`}`;
 }

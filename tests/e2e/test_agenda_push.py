@@ -241,7 +241,25 @@ def test_push_via_devtools_shows_french_notification_and_click_opens_event(live,
     assert "Local commun" in page.locator("dl").inner_text()
     assert page.evaluate(NOTIFICATIONS) == []  # the click closed it
 
-    # The event is cancelled: the server's notice replaces the reminder, in French.
+    # The event moves an hour later: the server's 'moved' notice gives the new time.
+    later = soon + timedelta(hours=1)
+
+    def move(s):
+        ev = s.get(Event, uuid.UUID(workshop))
+        before, ev.starts_at, ev.ends_at = ev.starts_at, later, later + timedelta(hours=2)
+        push.reschedule_event(ev, previous_starts_at=before)
+        s.commit()
+    live.query(move)
+    assert send_due(live) == {"sent": 1}
+    moved = fake_push.received[1]["payload"]
+    assert moved["type"] == "moved"
+    deliver(moved)
+    (note,) = shown("Changement d’horaire : Atelier couture")
+    hhmm = later.astimezone(PARIS).strftime("%H:%M")
+    assert note["body"].startswith("Nouvel horaire : ") and note["body"].endswith(" · Local commun")
+    assert french_day(later) in note["body"] and hhmm in note["body"]
+
+    # The event is cancelled: the server's notice replaces the previous one, in French.
     def cancel(s):
         ev = s.get(Event, uuid.UUID(workshop))
         ev.status = "cancelled"
@@ -249,7 +267,7 @@ def test_push_via_devtools_shows_french_notification_and_click_opens_event(live,
         s.commit()
     live.query(cancel)
     assert send_due(live) == {"sent": 1}
-    cancelled = fake_push.received[1]["payload"]
+    cancelled = fake_push.received[2]["payload"]
     assert cancelled["type"] == "cancelled"
     deliver(cancelled)
     (note,) = shown("Annulé : Atelier couture")

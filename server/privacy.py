@@ -258,12 +258,15 @@ def _delete_conflicts(record_ids, hh_ids, words) -> int:
 
 def _scrub_rejections(record_ids: set[str], words) -> int:
     """Their args go (the review item stays, dismissed, as after a head-office dismissal)."""
-    rows = _rejections_naming(record_ids, words)
-    for rej in rows:
+    return _drop_args(_rejections_naming(record_ids, words))
+
+
+def _drop_args(rejections) -> int:
+    for rej in rejections:
         rej.args = None
         if rej.status == "open":
             rej.status, rej.resolved_at = "dismissed", _now()
-    return len(rows)
+    return len(rejections)
 
 
 def _delete_subscriptions(where) -> int:
@@ -277,7 +280,8 @@ def _delete_subscriptions(where) -> int:
 
 # --- retention -------------------------------------------------------------------------------------------------
 
-PURGE_KINDS = ("visit_notes", "visits", "inactive_residents", "deleted_residents", "conflicts", "rejections",
+PURGE_KINDS = ("visit_notes", "visits", "inactive_residents", "deleted_residents", "rejections_of_erased",
+               "conflicts", "rejections",
                "duplicate_suspicions", "mutation_log", "audit_log", "push_subscriptions", "push_deliveries",
                "push_links", "revoked_tokens")
 
@@ -314,6 +318,7 @@ def purge(now: datetime | None = None, dry_run: bool = False, config=None) -> di
                 counts[kind] += 1
             except PrivacyError:  # a suspected duplicate awaits review: next run
                 pass
+    counts["rejections_of_erased"] = _scrub_late_rejections()
     review_cut = cutoff("RETENTION_REVIEW_DAYS")
     counts["conflicts"] = _delete(Conflict, Conflict.status != "open", Conflict.resolved_at < review_cut)
     counts["rejections"] = _delete(Rejection, Rejection.status != "open",
@@ -336,6 +341,24 @@ def purge(now: datetime | None = None, dry_run: bool = False, config=None) -> di
     else:
         audit.record("privacy.purge", "retention", counts, user=None)
     return counts
+
+
+def _scrub_late_rejections() -> int:
+    """A phone offline during an erasure pushes its changes about the person afterwards: refused (the resident is
+    deleted), they land in the rejections with their args. Those naming an erased resident lose their args."""
+    by_ref = {}
+    for rej in db.session.execute(sa.select(Rejection).where(Rejection.args.is_not(None))).scalars():
+        for key in ("id", "resident_id"):
+            try:
+                by_ref.setdefault(uuid.UUID(str(rej.args.get(key))), []).append(rej)
+            except (ValueError, AttributeError):
+                pass
+    if not by_ref:
+        return 0
+    erased = db.session.execute(sa.select(Resident.id).where(
+        Resident.id.in_(list(by_ref)), Resident.deleted.is_(True), Resident.first_name == "",
+        Resident.last_name == "")).scalars().all()
+    return _drop_args(list({rej.id: rej for rid in erased for rej in by_ref[rid]}.values()))
 
 
 def _delete(model, *where) -> int:

@@ -228,6 +228,24 @@ def test_erasure_deletes_only_the_linked_subscription(person, as_role):
         PushDelivery.subscription_id.not_in(subs))).scalar_one() == 0
 
 
+def test_changes_pushed_after_the_erasure_lose_their_args_at_the_next_purge(person, as_role):
+    """A phone offline during the erasure sends its queued change about her afterwards: refused, it lands in
+    the rejections with her new phone number, until the nightly purge drops it."""
+    from server import privacy
+    from server.models import Rejection
+    as_role("admin").post(f"/api/privacy/residents/{person['id']}/erase", json={"reason": "Demande"})
+    late = {"n": 1, "op": "resident.update", "at": datetime.now(timezone.utc).isoformat(),
+            "args": {"id": person["id"], "base_seq": 0, "changes": {"phone": "07 11 22 33 44"}}}
+    resp = as_role("staff").post("/api/sync/push", json={"client_id": str(uuid.uuid4()), "mutations": [late]})
+    assert resp.get_json()["results"][0]["status"] == "rejected"
+    assert tables_naming("07 11 22 33 44") == {"rejections": 1}
+    assert privacy.purge()["rejections_of_erased"] == 1
+    db.session.commit()
+    assert tables_naming("07 11 22 33 44") == {}
+    assert db.session.execute(sa.select(Rejection.status).where(Rejection.n == 1, Rejection.op == "resident.update")
+                              ).scalar_one() == "dismissed"
+
+
 # --- access export ------------------------------------------------------------------------------------------------
 
 def test_access_export_holds_everything_about_them_and_is_audited(person, as_role, world):

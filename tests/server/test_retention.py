@@ -145,7 +145,8 @@ def aged(world, make, app):
     return ids
 
 
-EXPECTED = {"visit_notes": 4, "visits": 1, "inactive_residents": 1, "deleted_residents": 1, "conflicts": 1,
+EXPECTED = {"visit_notes": 4, "visits": 1, "inactive_residents": 1, "deleted_residents": 1,
+            "rejections_of_erased": 0, "conflicts": 1,
             "rejections": 1, "duplicate_suspicions": 1, "mutation_log": 1, "audit_log": 1, "push_subscriptions": 1,
             "push_deliveries": 1, "push_links": 1, "revoked_tokens": 1}
 

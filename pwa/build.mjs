@@ -133,7 +133,8 @@ manifest.sort((a, b) => a.url.localeCompare(b.url));
 await build({
   entryPoints: [join(here, 'src/sw.js')], bundle: true, minify: true, format: 'iife', target: 'es2020',
   outfile: join(out, 'sw.js'), legalComments: 'none', logLevel: 'warning',
-  define: { 'self.__WB_MANIFEST': JSON.stringify(manifest), 'process.env.NODE_ENV': '"production"' },
+  define: { 'self.__WB_MANIFEST': JSON.stringify(manifest), 'process.env.NODE_ENV': '"production"',
+    __APP_VERSION__: JSON.stringify(version) }, // Background Sync reports the version it pushes with
 });
 await writeFile(join(out, 'version.json'), JSON.stringify({ version, js, css }));
 console.log(`built ${version} into ${out}: ${js}, ${css}, ${manifest.length} precached files`);

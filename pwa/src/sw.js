@@ -2,6 +2,7 @@
 import { precacheAndRoute, cleanupOutdatedCaches, createHandlerBoundToURL } from 'workbox-precaching';
 import { registerRoute, NavigationRoute } from 'workbox-routing';
 import { notice, safePath } from './public/notice.js';
+import { backgroundPush } from './sync/background.js';
 
 precacheAndRoute(self.__WB_MANIFEST);
 cleanupOutdatedCaches();
@@ -18,11 +19,15 @@ self.addEventListener('activate', (event) => {
   event.waitUntil(self.clients.claim());
 });
 
-// Background Sync: wake an open page, which owns the sync (the worker holds no data logic).
+// Background Sync: an open page of the field app owns the sync (and its screen); with none open, the worker
+// pushes the outbox itself with the page's own sync client (sync/background.js), so a closed tab gains too.
+// A rejected waitUntil (no network, server outage) makes the browser fire the event again later.
 self.addEventListener('sync', (event) => {
   if (event.tag !== 'palier-sync') return;
   event.waitUntil(self.clients.matchAll({ type: 'window' }).then((list) => {
-    for (const c of list) c.postMessage({ type: 'SYNC' });
+    const app = list.filter((c) => ['/', '/index.html'].includes(new URL(c.url).pathname));
+    for (const c of app) c.postMessage({ type: 'SYNC' });
+    return app.length ? undefined : backgroundPush({ appVersion: __APP_VERSION__ });
   }));
 });
 

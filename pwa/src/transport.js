@@ -1,5 +1,6 @@
 // HTTP for the sync client and the session: same-origin fetch with the cookies, the double-submit CSRF header,
-// and one refresh on 401. A failed refresh means "session expirée": the caller keeps the outbox.
+// and one refresh on 401. A failed refresh means "session expirée": the caller keeps the outbox. `cookie(name)` may
+// return a promise (the service worker reads the CSRF cookies with the Cookie Store API).
 export function readCookie(name, doc = globalThis.document) {
   const raw = doc?.cookie || '';
   for (const part of raw.split(';')) {
@@ -29,15 +30,15 @@ async function send(fetchImpl, method, path, body, csrf) {
 
 export function createTransport({ fetchImpl = (...a) => globalThis.fetch(...a), cookie = readCookie } = {}) {
   async function refresh() {
-    const r = await send(fetchImpl, 'POST', '/api/auth/refresh', undefined, cookie('csrf_refresh_token'));
+    const r = await send(fetchImpl, 'POST', '/api/auth/refresh', undefined, await cookie('csrf_refresh_token'));
     return r.status === 200;
   }
 
   async function request(method, path, body) {
-    const first = await send(fetchImpl, method, path, body, cookie('csrf_access_token'));
+    const first = await send(fetchImpl, method, path, body, await cookie('csrf_access_token'));
     if (first.status !== 401) return first;
     if (!(await refresh())) return first;
-    return send(fetchImpl, method, path, body, cookie('csrf_access_token'));
+    return send(fetchImpl, method, path, body, await cookie('csrf_access_token'));
   }
 
   return {
@@ -48,7 +49,7 @@ export function createTransport({ fetchImpl = (...a) => globalThis.fetch(...a), 
       return send(fetchImpl, 'POST', '/api/auth/login', { email, password });
     },
     async logout() {
-      return send(fetchImpl, 'POST', '/api/auth/logout', undefined, cookie('csrf_refresh_token'));
+      return send(fetchImpl, 'POST', '/api/auth/logout', undefined, await cookie('csrf_refresh_token'));
     },
     refresh,
   };

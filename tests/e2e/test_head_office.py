@@ -10,7 +10,7 @@ import openpyxl
 import pytest
 import sqlalchemy as sa
 
-from server.models import Conflict, DuplicateSuspicion, Engagement, Resident, User, Visit
+from server.models import Conflict, DuplicateSuspicion, Engagement, Rejection, Resident, User, Visit
 from tests.conftest import Factory
 
 from .helpers import (PASSWORD, idb_all, login, open_household, outbox_count, start_phone, sync_now, wait_pending,
@@ -217,3 +217,42 @@ def test_admin_deactivates_a_user_after_confirming_and_their_session_ends(browse
     finally:
         staff.close()
         admin.close()
+
+
+def test_head_office_fixes_one_rejected_entry_and_sets_another_aside(live, office):
+    """Two entries a phone sent and the server refused (an empty name, a visit to a household that is not there):
+    the first is corrected and applied, the second set aside; its args (personal data) go with it."""
+    data = live.data
+    nid = str(uuid.uuid4())
+
+    def seed(s):
+        client = uuid.uuid4()
+        staff = uuid.UUID(data.users["staff"])
+        site = uuid.UUID(data.site_id)
+        s.add(Rejection(client_id=client, n=1, user_id=staff, site_id=site, op="resident.create", code="invalid",
+                        reason={"message": "Données invalides.", "last_name": ["Obligatoire."]},
+                        args={"id": nid, "household_id": data.households[1], "first_name": "Rose", "last_name": ""}))
+        s.add(Rejection(client_id=client, n=2, user_id=staff, site_id=site, op="visit.create", code="not_found",
+                        reason={"message": "Logement introuvable."},
+                        args={"id": str(uuid.uuid4()), "household_id": str(uuid.uuid4()), "outcome": "talked",
+                              "visited_at": "2026-11-20T10:00:00+01:00"}))
+        s.commit()
+    live.query(seed)
+
+    office.get_by_role("navigation", name="Menu").get_by_role("link", name="Revue").click()
+    cards = office.locator("[data-t=rejection]")
+    cards.nth(1).wait_for()
+    create = cards.filter(has_text="Nouvel habitant")
+    assert "Obligatoire." in create.inner_text() and "Staff" in create.inner_text()
+    create.get_by_role("button", name="Corriger…").click()
+    create.get_by_label("Nom", exact=True).fill("Lambert")
+    create.get_by_role("button", name="Appliquer la saisie corrigée").click()
+    office.locator("[data-t=rejection]", has_text="Nouvel habitant").wait_for(state="detached")
+    rose = live.query(lambda s: s.get(Resident, uuid.UUID(nid)))
+    assert (rose.first_name, rose.last_name, str(rose.household_id)) == ("Rose", "Lambert", data.households[1])
+
+    cards.filter(has_text="Visite").get_by_role("button", name="Écarter").click()
+    office.get_by_text("Aucune saisie refusée.").wait_for()
+    assert live.query(lambda s: sorted((r.op, r.status, r.args) for r in s.scalars(sa.select(Rejection)))) == [
+        ("resident.create", "fixed", None), ("visit.create", "dismissed", None)]
+    assert office.problems == []

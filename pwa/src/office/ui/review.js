@@ -114,29 +114,57 @@ function DuplicateCard({ d, done }) {
   </li>`;
 }
 
+// The fields a person may correct: plain values at the top of the args and, for an update, its changes; ids and
+// the base version are the record's identity, never edited.
+export function fixable(args) {
+  const out = [];
+  for (const [k, v] of Object.entries(args || {})) {
+    if (k === 'changes' && v && typeof v === 'object') {
+      for (const [ck, cv] of Object.entries(v)) if (cv === null || typeof cv !== 'object') out.push([`changes.${ck}`, ck, cv]);
+    } else if (k !== 'id' && k !== 'base_seq' && !k.endsWith('_id') && (v === null || typeof v !== 'object')) {
+      out.push([k, k, v]);
+    }
+  }
+  return out;
+}
+
+// The corrected fields as the fix's body: edited top-level values, and the update's whole changes when one moved.
+function fixBody(args, edits) {
+  const body = {};
+  for (const [path, v] of Object.entries(edits)) {
+    if (path.startsWith('changes.')) body.changes = { ...(body.changes || args.changes), [path.slice(8)]: v };
+    else body[path] = v;
+  }
+  return { args: body };
+}
+
 function RejectionCard({ r, done }) {
   const { api } = useOffice();
   const act = useAction();
   const [fixing, setFixing] = useState(false);
-  const [args, setArgs] = useState(r.args || {});
+  const [edits, setEdits] = useState({});
   const reason = r.reason?.message || Object.values(r.reason || {}).flat().join(' ') || r.code;
-  const editable = Object.entries(r.args || {}).filter(([k, v]) => k !== 'id' && !k.endsWith('_id') && typeof v !== 'object');
+  const details = Object.entries(r.reason || {}).filter(([k]) => k !== 'message');
+  const editable = fixable(r.args);
+  const value = (path, v) => (path in edits ? edits[path] : v);
+  const edit = (path, v) => setEdits({ ...edits, [path]: v });
   return html`<li class="card" data-t="rejection">
     <h3>${OPS[r.op] || r.op}</h3>
     ${r.label && html`<p class="muted">${r.label}</p>`}
     <p><strong>Motif :</strong> ${reason}</p>
+    ${details.length > 0 && html`<ul class="muted">${details.map(([k, v]) => html`<li key=${k}>${FIELDS[k] || k} : ${[].concat(v).join(' ')}</li>`)}</ul>`}
     <p class="muted">Envoyée par ${who(r.user_name)}, reçue le ${fmtDateTime(r.created_at)}.</p>
     ${r.args && html`<details><summary>Contenu de la saisie</summary><dl class="kv">${Object.entries(r.args).map(([k, v]) => html`
       <dt>${FIELDS[k] || k}</dt><dd>${show(v)}</dd>`)}</dl></details>`}
     <div class="actions">
-      ${r.args && editable.length > 0 && html`<button class="btn small" type="button" aria-expanded=${fixing} onClick=${() => setFixing(!fixing)}>Corriger…</button>`}
+      ${editable.length > 0 && html`<button class="btn small" type="button" aria-expanded=${fixing} onClick=${() => setFixing(!fixing)}>Corriger…</button>`}
       <button class="btn small" type="button" disabled=${act.busy}
         onClick=${() => act.run(() => api.post(`/api/review/rejections/${r.id}/dismiss`, {}), done)}>Écarter</button>
     </div>
-    ${fixing && html`<form class="inline-form" onSubmit=${(e) => { e.preventDefault(); act.run(() => api.post(`/api/review/rejections/${r.id}/fix`, { args }), done); }}>
-      ${editable.map(([k, v]) => html`<label><span>${FIELDS[k] || k}</span>${typeof v === 'boolean'
-        ? html`<select value=${String(args[k])} onChange=${(e) => setArgs({ ...args, [k]: e.currentTarget.value === 'true' })}><option value="true">oui</option><option value="false">non</option></select>`
-        : html`<input value=${args[k] ?? ''} onInput=${(e) => setArgs({ ...args, [k]: typeof v === 'number' ? Number(e.currentTarget.value) : e.currentTarget.value })} />`}</label>`)}
+    ${fixing && html`<form class="inline-form" onSubmit=${(e) => { e.preventDefault(); act.run(() => api.post(`/api/review/rejections/${r.id}/fix`, fixBody(r.args, edits)), done); }}>
+      ${editable.map(([path, k, v]) => html`<label key=${path}><span>${FIELDS[k] || k}</span>${typeof v === 'boolean'
+        ? html`<select value=${String(value(path, v))} onChange=${(e) => edit(path, e.currentTarget.value === 'true')}><option value="true">oui</option><option value="false">non</option></select>`
+        : html`<input value=${value(path, v) ?? ''} onInput=${(e) => edit(path, typeof v === 'number' ? Number(e.currentTarget.value) : e.currentTarget.value)} />`}</label>`)}
       <button class="btn small primary" type="submit" disabled=${act.busy}>Appliquer la saisie corrigée</button></form>`}
     <${ErrorBox} error=${act.error} />
   </li>`;

@@ -53,3 +53,11 @@ test('a network failure is status 0', async () => {
   const t = createTransport({ fetchImpl: async () => { throw new TypeError('offline'); }, cookie });
   assert.equal((await t.post('/api/sync/push', {})).status, 0);
 });
+
+test('a cookie reader returning promises (the worker\'s Cookie Store) gives the same headers, refresh included', async () => {
+  const f = fakeFetch([[401, null], [200, {}], [200, { ok: 1 }]]);
+  const t = createTransport({ fetchImpl: f, cookie: async (name) => cookie(name) });
+  assert.equal((await t.post('/api/sync/push', {})).status, 200);
+  assert.deepEqual(f.calls.map((c) => [c.path, c.init.headers['X-CSRF-TOKEN']]),
+    [['/api/sync/push', 'A1'], ['/api/auth/refresh', 'R1'], ['/api/sync/push', 'A1']]);
+});

@@ -223,13 +223,16 @@ export async function pull(db, transport, { limit = PULL_LIMIT } = {}) {
   await reconcile(db, lastApplied);
 }
 
-// One full round: push, then pull. Records the outcome for the status bar.
+// One full round: push, then pull (or only the push: `pull: false`, the service worker's Background Sync).
+// Records the outcome for the status bar; "last successful sync" means a full round.
 export async function syncOnce(db, transport, opts = {}) {
   const now = opts.now || (() => new Date());
   try {
     await push(db, transport, opts);
-    await pull(db, transport, opts);
-    await db.put('meta', now().toISOString(), 'last_sync');
+    if (opts.pull !== false) {
+      await pull(db, transport, opts);
+      await db.put('meta', now().toISOString(), 'last_sync');
+    }
     await db.delete('meta', 'sync_error');
   } catch (err) {
     await db.put('meta', { name: err.name, message: err.message, at: now().toISOString() }, 'sync_error');

@@ -7,7 +7,7 @@ import sqlalchemy as sa
 
 from server.models import Visit
 
-from .helpers import outbox_count, start_phone, wait_pending
+from .helpers import open_household, outbox_count, start_phone, wait_pending
 
 pytestmark = pytest.mark.e2e
 
@@ -38,8 +38,7 @@ def test_closed_tab_is_pushed_by_background_sync_exactly_once(live, phone):
     ctx, page = start_phone(phone)
     ctx.set_offline(True)
 
-    page.get_by_role("link", name="Résidence Vauban").click()
-    page.get_by_role("link", name="Porte 10").click()
+    open_household(page, "10")
     page.get_by_role("link", name="Nouvelle visite").click()
     page.get_by_text("Absent", exact=True).click()
     page.get_by_role("button", name="Enregistrer la visite").click()

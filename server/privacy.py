@@ -48,12 +48,19 @@ def _fold(text: str) -> str:
     return "".join(ch for ch in text if not unicodedata.combining(ch)).lower()
 
 
+# Particles of names that are also everyday words ("Le Gall", "De la Fontaine"): matching them would strike every line.
+_PARTICLES = frozenset({"le", "la", "les", "de", "du", "des", "di", "da", "del", "della", "dos", "das", "el", "al",
+                        "van", "von", "der", "den", "ben", "bin", "ibn", "san", "ait", "et", "en", "au", "mme",
+                        "mlle"})
+
+
 def _name_tokens(residents) -> set[str]:
-    """The words of the residents' first and last names, accents and case folded (one-letter words skipped)."""
+    """The words of the residents' first and last names, accents and case folded; single letters and name
+    particles are skipped."""
     words = set()
     for r in residents:
         for part in (r.first_name, r.last_name):
-            words.update(w for w in re.split(r"[^\w]+", _fold(part or "")) if len(w) > 1)
+            words.update(w for w in re.split(r"[^\w]+", _fold(part or "")) if len(w) > 1 and w not in _PARTICLES)
     return words
 
 
@@ -209,9 +216,9 @@ def erase(resident: Resident, user, reason: str, action: str = "privacy.erase") 
              "created_at": _now(), "updated_at": _now()} for k, a in enumerate(live)])
     counts["attendances_to_head_counts"] = len(live)
     counts["attendances"] = scrub(Attendance, sa.and_(Attendance.resident_id.in_(ids),
-                                                            Attendance.deleted.is_(False)), {"deleted": True})
+                                                     Attendance.deleted.is_(False)), {"deleted": True})
     counts["engagements"] = scrub(Engagement, sa.and_(Engagement.resident_id.in_(ids),
-                                                            Engagement.deleted.is_(False)), {"deleted": True})
+                                                     Engagement.deleted.is_(False)), {"deleted": True})
     counts["visits_unlinked"] = scrub(Visit, Visit.resident_id.in_(ids), {"resident_id": None, "note": ""})
     counts["notes_scrubbed"] = _scrub_notes(Visit, "note", Visit.household_id.in_(hh_ids), words)
     counts["notes_scrubbed"] += _scrub_notes(Household, "notes", Household.id.in_(hh_ids), words)

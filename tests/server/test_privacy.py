@@ -397,3 +397,21 @@ def test_a_push_link_expires_and_stays_on_its_site(world, as_role, app, make):
         assert resp.status_code == 404 and set(resp.get_json()) == {"error"}
     # Only its hash is stored.
     assert fresh not in json.dumps([str(v) for v in db.session.execute(sa.select(PushLink.__table__)).all()])
+
+
+# --- names in free text -------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("first,last,note,kept", [
+    ("Yves", "Le Gall", "Le code de la porte change\nM. LE GALL absent le mardi", "Le code de la porte change"),
+    ("Hélène", "Ba", "Mme Ba préfère le matin\nBalcon à réparer", "Balcon à réparer"),
+    ("Jean", "de La Fontaine", "Voisin de palier aimable\nFontaine : rappeler", "Voisin de palier aimable"),
+    ("Zoé", "Martin", "zoe partante\nRien à signaler", "Rien à signaler"),
+])
+def test_only_the_lines_naming_the_person_are_struck(first, last, note, kept):
+    """Particles of names ("le", "de la") are everyday words: they strike nothing; accents and case are ignored."""
+    from types import SimpleNamespace
+
+    from server import privacy
+    words = privacy._name_tokens([SimpleNamespace(first_name=first, last_name=last)])
+    assert privacy._without_lines_naming(note, words) == kept
+    assert privacy._redact(f"Demande de {first} {last}", words).count(privacy.ERASED_MARK) >= 2

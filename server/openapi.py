@@ -35,7 +35,7 @@ def build_spec(app: Flask) -> dict:
         for name, view in sorted(app.view_functions.items()):
             if not name.startswith(("auth.", "sync.", "catalogue.", "households.", "residents.", "programme.",
                                     "users.", "review.", "dashboard.", "exports.", "agenda.", "push.",
-                                    "privacy.", "devices.", "lists.")):
+                                    "privacy.", "devices.", "lists.", "events_admin.")):
                 continue
             if view.__doc__ and "---" in view.__doc__:
                 spec.path(view=view, app=app)

@@ -16,4 +16,7 @@ def register_api(app: Flask) -> None:
     from . import privacy  # residents' rights, audit log (issue 7)
 
     app.register_blueprint(privacy.bp)
+    from . import events_admin  # head office runs the agenda (issue 6 item 4)
+
+    app.register_blueprint(events_admin.bp)
     openapi.register(app)

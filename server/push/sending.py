@@ -22,7 +22,6 @@ import threading
 import time
 import uuid
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from email.utils import parsedate_to_datetime
@@ -63,6 +62,7 @@ class Job:
     data: bytes
     ttl: int
     headers: dict
+    deadline: float | None = None  # time.monotonic() after which no POST starts (see post)
 
 
 def topic_for(event_id: uuid.UUID) -> str:
@@ -370,57 +370,106 @@ def _record(results: list[tuple[Job, int | None, str | None]], dead: list[int], 
 
 
 def send_due(now: datetime | None = None, worker: str | None = None) -> Counter:
-    """Send every due delivery (claimed batch by batch) and record the outcomes. Returns counts by outcome.
+    """Send every due delivery and record the outcomes. Returns counts by outcome.
 
-    Outcomes are written as they arrive, every PUSH_RECORD_EVERY notices or PUSH_RECORD_DELAY seconds, so that a
-    crash loses (and later repeats) only the notices sent since the last write, not a whole batch.
+    Batches are claimed ahead (the next one while half the current one is still in flight), so the sending
+    threads never wait for the database. Outcomes are written as they arrive, every PUSH_RECORD_EVERY notices or
+    PUSH_RECORD_DELAY seconds: a crash loses (and later repeats) only the notices since the last write.
     """
     stats: Counter = Counter()
     db.session.commit()  # the loop owns its transactions
     cfg = keys.settings()
     vapid = VapidHeaders(keys.vapid_signer(cfg["private_key"]), cfg["subject"], setting("PUSH_VAPID_REUSE"))
     worker = worker or worker_name()
-    conns = Connections(setting("PUSH_TIMEOUT"))
     release_stale_claims(now or datetime.now(timezone.utc))
-    try:
-        with ThreadPoolExecutor(max_workers=setting("PUSH_CONCURRENCY"), thread_name_prefix="push") as pool:
-            while True:
-                current = now or datetime.now(timezone.utc)
-                ids = claim(worker, current, setting("PUSH_BATCH"))
-                if not ids:
-                    break
-                if not _send_batch(pool, ids, current, worker, vapid, conns, stats):
-                    break  # too slow to finish a batch within its claim: the next run takes the rest
-    finally:
-        conns.close()
+    with _Senders(setting("PUSH_CONCURRENCY"), vapid, Connections(setting("PUSH_TIMEOUT"))) as senders:
+        _Loop(senders, now, worker, stats).run()
     return stats
 
 
-def _send_batch(pool, ids, now, worker, vapid, conns, stats) -> bool:
-    """Send one claimed batch; False when some of it could not start before its claim grew too old."""
-    # A POST started before this finishes (or times out) before another worker may take the claim over.
-    deadline = time.monotonic() + setting("PUSH_CLAIM_TIMEOUT") - 3 * setting("PUSH_TIMEOUT")
-    every, delay = setting("PUSH_RECORD_EVERY"), setting("PUSH_RECORD_DELAY")
-    jobs, dead = _jobs(ids, now)
-    db.session.commit()  # end the read; outcomes are written in their own (immediate) transactions
-    if dead:
-        _record([], dead, now, stats, worker)
-    done: queue.SimpleQueue = queue.SimpleQueue()
-    for job in jobs:
-        pool.submit(post, job, vapid, conns, deadline).add_done_callback(lambda f, job=job: done.put((job, f)))
-    released = stats["released"]
-    buf, oldest = [], 0.0
-    for left in range(len(jobs), 0, -1):
-        try:
-            job, fut = done.get(timeout=max(oldest + delay - time.monotonic(), 0) if buf else None)
-        except queue.Empty:  # the oldest unwritten outcome waited long enough
-            _record(buf, [], now, stats, worker)
-            buf = []
-            job, fut = done.get()
-        if not buf:
-            oldest = time.monotonic()
-        buf.append((job, *fut.result()))
-        if len(buf) >= every or left == 1:
-            _record(buf, [], now, stats, worker)
-            buf = []
-    return stats["released"] == released
+class _Senders:
+    """N threads taking notices from one queue and putting (job, status, retry_after) on another: no Future,
+    lock or thread made per notice."""
+
+    def __init__(self, n: int, vapid: VapidHeaders, conns: Connections):
+        self.vapid, self.conns = vapid, conns
+        self.todo: queue.SimpleQueue = queue.SimpleQueue()
+        self.done: queue.SimpleQueue = queue.SimpleQueue()
+        self.threads = [threading.Thread(target=self._run, name=f"push-{i}", daemon=True) for i in range(max(n, 1))]
+
+    def __enter__(self) -> "_Senders":
+        for t in self.threads:
+            t.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for _ in self.threads:
+            self.todo.put(None)
+        for t in self.threads:
+            t.join()
+        self.conns.close()
+
+    def _run(self) -> None:
+        while (job := self.todo.get()) is not None:
+            try:
+                outcome = post(job, self.vapid, self.conns, job.deadline)
+            except Exception:  # noqa: BLE001 - a bug must not kill the thread and hang the batch; retried later
+                log.exception("push delivery %s: unexpected error while sending", job.delivery_id)
+                outcome = (None, None)
+            self.done.put((job, *outcome))
+
+
+class _Loop:
+    def __init__(self, senders: _Senders, now: datetime | None, worker: str, stats: Counter):
+        self.senders, self.now, self.worker, self.stats = senders, now, worker, stats
+        self.batch, self.every, self.delay = (setting("PUSH_BATCH"), setting("PUSH_RECORD_EVERY"),
+                                              setting("PUSH_RECORD_DELAY"))
+        # No POST starts later than this after its claim: it finishes (or times out) before another worker may
+        # take the claim over (PUSH_CLAIM_TIMEOUT).
+        self.hold = setting("PUSH_CLAIM_TIMEOUT") - 3 * setting("PUSH_TIMEOUT")
+        self.in_flight = 0
+        self.more = True
+        self.current = now
+
+    def _claim_next(self) -> None:
+        self.current = self.now or datetime.now(timezone.utc)
+        ids = claim(self.worker, self.current, self.batch)
+        if not ids:
+            self.more = False
+            return
+        deadline = time.monotonic() + self.hold
+        jobs, dead = _jobs(ids, self.current)
+        db.session.commit()  # end the read; outcomes are written in their own (immediate) transactions
+        if dead:
+            _record([], dead, self.current, self.stats, self.worker)
+        for job in jobs:
+            job.deadline = deadline
+            self.senders.todo.put(job)
+        self.in_flight += len(jobs)
+
+    def run(self) -> None:
+        buf, oldest = [], 0.0
+        while True:
+            if self.more and self.in_flight <= self.batch // 2:
+                self._claim_next()
+                continue
+            if not self.in_flight:
+                break
+            try:
+                item = self.senders.done.get(timeout=max(oldest + self.delay - time.monotonic(), 0) if buf else None)
+            except queue.Empty:  # the oldest unwritten outcome waited long enough
+                self._write(buf)
+                buf = []
+                continue
+            if not buf:
+                oldest = time.monotonic()
+            buf.append(item)
+            self.in_flight -= 1
+            if item[1] == EXPIRED:
+                self.more = False  # too slow to send within a claim: the next run takes the rest
+            if len(buf) >= self.every or not self.in_flight:
+                self._write(buf)
+                buf = []
+
+    def _write(self, buf) -> None:
+        _record(buf, [], self.current, self.stats, self.worker)

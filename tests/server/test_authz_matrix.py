@@ -174,6 +174,18 @@ TABLE: dict[tuple[str, str], Row] = {
     ("GET", "/api/sites/<uuid:site_id>/subscribe-qr"): Row(
         ALL, "object", lambda w, s: f"/api/sites/{w[s + '_site']}/subscribe-qr"),
     ("GET", "/api/push/alerts"): Row(REVIEW, "plain", lambda w, s: "/api/push/alerts"),
+    # Agenda administration (issue 6 item 4): head office and admin create, edit and cancel events of any site.
+    ("GET", "/api/agenda/events"): Row(
+        REVIEW, "list", lambda w, s: f"/api/agenda/events?site_id={w[s + '_site']}&include_cancelled=1"),
+    ("POST", "/api/agenda/events"): Row(
+        REVIEW, "plain", lambda w, s: "/api/agenda/events", ok=201,
+        body=lambda w, s, role: {"title": "Atelier cuisine", "kind": "atelier", "site_ids": [w[s + "_site"]],
+                                 "starts_at": "2031-03-04T14:00:00+01:00", "ends_at": "2031-03-04T16:00:00+01:00"}),
+    ("PATCH", "/api/agenda/events/<uuid:event_id>"): Row(
+        REVIEW, "object", lambda w, s: f"/api/agenda/events/{w[s + '_event']}",
+        body=lambda w, s, role: {"title": "Atelier renommé"}),
+    ("POST", "/api/agenda/events/<uuid:event_id>/cancel"): Row(
+        REVIEW, "object", lambda w, s: f"/api/agenda/events/{w[s + '_event']}/cancel"),
     # Privacy (residents' rights): head office exports, only the admin erases and reads the audit log; field staff
     # make a resident's push link during a visit; the resident's browser ties its subscription with it.
     ("GET", "/api/privacy/residents/<uuid:resident_id>/export"): Row(

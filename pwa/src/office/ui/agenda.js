@@ -3,7 +3,7 @@ import { html } from 'htm/preact';
 import { useState } from 'preact/hooks';
 import { qs } from '../api.js';
 import {
-  EVENT_KINDS, EVENT_STATUSES, ErrorBox, FormEnd, Loading, fmtDateTime, label, useAction, useFetch, useOffice,
+  EVENT_KINDS, EVENT_STATUSES, ErrorBox, FormEnd, Loading, Pager, fmtDateTime, label, useAction, useFetch, useOffice,
 } from './common.js';
 
 const pad = (n) => String(n).padStart(2, '0');
@@ -16,19 +16,23 @@ export const toLocalInput = (iso) => {
 const fromLocalInput = (v) => (v ? new Date(v).toISOString() : null);
 
 export function Agenda() {
-  const [siteId, setSiteId] = useState('');
+  const [filters, setFilters] = useState({ site_id: '', past: false, page: 1 });
+  const [since] = useState(() => { const d = new Date(); d.setHours(0, 0, 0, 0); return d.toISOString(); });
   const [editing, setEditing] = useState(null); // null, 'new' or an event
   const sites = useFetch('/api/sites').data || [];
-  const list = useFetch(`/api/agenda/events${qs({ site_id: siteId, include_cancelled: 1 })}`);
-  const items = Array.isArray(list.data) ? list.data : list.data?.items;
+  const list = useFetch(`/api/agenda/events${qs({ site_id: filters.site_id, from: filters.past ? '' : since,
+    include_cancelled: 'true', page: filters.page, per_page: 50 })}`);
+  const items = list.data?.items;
   const siteName = new Map(sites.map((s) => [s.id, s.name]));
   const saved = () => { setEditing(null); list.reload(); };
   return html`<section class="agenda">
     <div class="head"><h1>Agenda</h1>
       <button class="btn small primary" type="button" onClick=${() => setEditing('new')}>Nouvel événement</button></div>
     <form class="filters" onSubmit=${(e) => e.preventDefault()}><label><span>Site</span>
-      <select value=${siteId} onChange=${(e) => setSiteId(e.currentTarget.value)}><option value="">Tous les sites</option>
-        ${sites.map((s) => html`<option value=${s.id}>${s.name}</option>`)}</select></label></form>
+      <select value=${filters.site_id} onChange=${(e) => setFilters({ ...filters, site_id: e.currentTarget.value, page: 1 })}>
+        <option value="">Tous les sites</option>${sites.map((s) => html`<option value=${s.id}>${s.name}</option>`)}</select></label>
+      <label class="check"><input type="checkbox" checked=${filters.past}
+        onChange=${(e) => setFilters({ ...filters, past: e.currentTarget.checked, page: 1 })} /> Afficher les événements passés</label></form>
     ${editing && html`<${EventForm} key=${editing === 'new' ? 'new' : editing.id} event=${editing === 'new' ? null : editing}
       sites=${sites} onDone=${saved} onCancel=${() => setEditing(null)} />`}
     <${ErrorBox} error=${list.error} />
@@ -41,7 +45,9 @@ export function Agenda() {
           <td>${label(EVENT_STATUSES, ev.status)}</td>
           <td class="actions">${ev.status !== 'cancelled' && html`
             <button class="btn small" type="button" onClick=${() => setEditing(ev)}>Modifier</button>
-            <${CancelButton} ev=${ev} done=${list.reload} />`}</td></tr>`)}</tbody></table>`}
+            <${CancelButton} ev=${ev} done=${list.reload} />`}</td></tr>`)}</tbody></table>
+      <${Pager} total=${list.data.total} page=${list.data.page} perPage=${list.data.per_page}
+        onPage=${(p) => setFilters({ ...filters, page: p })} />`}
   </section>`;
 }
 
@@ -69,7 +75,7 @@ function EventForm({ event, sites, onDone, onCancel }) {
   function submit(e) {
     e.preventDefault();
     if (!v.site_ids.length) { act.setError('Choisissez au moins un site.'); return; }
-    if (v.ends_at && v.starts_at && v.ends_at < v.starts_at) { act.setError('La fin doit suivre le début.'); return; }
+    if (v.ends_at && v.starts_at && v.ends_at <= v.starts_at) { act.setError('La fin doit être après le début.'); return; }
     const body = { ...v, starts_at: fromLocalInput(v.starts_at), ends_at: fromLocalInput(v.ends_at) };
     act.run(() => (event ? api.patch(`/api/agenda/events/${event.id}`, body) : api.post('/api/agenda/events', body)), onDone);
   }

@@ -129,7 +129,7 @@ export function fixable(args) {
 }
 
 // The corrected fields as the fix's body: edited top-level values, and the update's whole changes when one moved.
-function fixBody(args, edits) {
+export function fixBody(args, edits) {
   const body = {};
   for (const [path, v] of Object.entries(edits)) {
     if (path.startsWith('changes.')) body.changes = { ...(body.changes || args.changes), [path.slice(8)]: v };

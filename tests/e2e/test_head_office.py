@@ -4,13 +4,15 @@ import csv
 import io
 import time
 import uuid
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import openpyxl
 import pytest
 import sqlalchemy as sa
 
-from server.models import Conflict, DuplicateSuspicion, Engagement, Rejection, Resident, User, Visit
+from server.models import Conflict, DuplicateSuspicion, Engagement, Event, Rejection, Resident, User, Visit
 from tests.conftest import Factory
 
 from .helpers import (PASSWORD, idb_all, login, open_household, outbox_count, start_phone, sync_now, wait_pending,
@@ -255,4 +257,38 @@ def test_head_office_fixes_one_rejected_entry_and_sets_another_aside(live, offic
     office.get_by_text("Aucune saisie refusée.").wait_for()
     assert live.query(lambda s: sorted((r.op, r.status, r.args) for r in s.scalars(sa.select(Rejection)))) == [
         ("resident.create", "fixed", None), ("visit.create", "dismissed", None)]
+    assert office.problems == []
+
+
+def test_head_office_creates_edits_and_cancels_an_event(live, office):
+    start = (datetime.now() + timedelta(days=10)).replace(hour=14, minute=0, second=0, microsecond=0)
+    office.get_by_role("navigation", name="Menu").get_by_role("link", name="Agenda").click()
+    office.get_by_role("button", name="Nouvel événement").click()
+    form = office.get_by_role("form", name="Nouvel événement")
+    form.get_by_label("Titre").fill("Atelier cuisine")
+    form.get_by_label("Type").select_option(label="Atelier")
+    form.get_by_label("Début").fill(start.strftime("%Y-%m-%dT%H:%M"))
+    form.get_by_label("Fin").fill(start.strftime("%Y-%m-%dT%H:%M"))
+    form.get_by_label("Résidence Vauban").check()
+    form.get_by_role("button", name="Enregistrer").click()
+    assert "La fin doit être après le début." in form.get_by_role("alert").inner_text()  # checked before sending
+    form.get_by_label("Fin").fill((start + timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M"))
+    form.get_by_role("button", name="Enregistrer").click()
+    row = office.locator("[data-t=agenda] tr", has_text="Atelier cuisine")
+    row.wait_for()
+    event = live.query(lambda s: s.scalars(sa.select(Event).where(Event.title == "Atelier cuisine")).one())
+    assert event.status == "scheduled" and [str(x.id) for x in event.sites] == [live.data.site_id]
+    assert event.starts_at == start.replace(tzinfo=ZoneInfo("Europe/Paris")).astimezone(timezone.utc)  # Paris, stored in UTC
+
+    row.get_by_role("button", name="Modifier").click()
+    office.get_by_role("form", name="Modifier l’événement").get_by_label("Lieu").fill("Salle des fêtes")
+    office.get_by_role("form", name="Modifier l’événement").get_by_role("button", name="Enregistrer").click()
+    row.get_by_text("Salle des fêtes").wait_for()
+    assert live.query(lambda s: s.get(Event, event.id).place) == "Salle des fêtes"
+
+    row.get_by_role("button", name="Annuler l’événement").click()
+    row.get_by_role("button", name="Confirmer l’annulation").click()
+    row.get_by_text("Annulé").wait_for()
+    assert live.query(lambda s: s.get(Event, event.id).status) == "cancelled"
+    assert row.get_by_role("button", name="Modifier").count() == 0
     assert office.problems == []

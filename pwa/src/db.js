@@ -27,7 +27,7 @@ const STEPS = [
     db.createObjectStore('local', { keyPath: ['entity', 'id'] });
     // rejected: mutations the server refused, with its French reason, for the user to see.
     db.createObjectStore('rejected', { keyPath: 'n' });
-    // meta: client_id, counter (the last number once the outbox is empty), cursor, last sync, progress, errors.
+    // meta: client_id, counter, cursor, last sync, progress, errors.
     db.createObjectStore('meta');
   },
 ];

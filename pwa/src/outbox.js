@@ -1,5 +1,5 @@
-// The outbox: a record and its outbox entry are written in ONE IndexedDB transaction, numbered after the
-// device's last number, so nothing is lost on a closed tab and nothing is numbered twice.
+// The outbox: a record and its outbox entry are written in ONE IndexedDB transaction, numbered from the
+// device's counter, so nothing is lost on a closed tab and nothing is numbered twice.
 import { ENTITIES } from './db.js';
 
 export const OPS = {
@@ -79,20 +79,13 @@ export async function applyLocal(tx, entry) {
   await Promise.all(writeLocal(tx, entity, verb, entry, await readLocal(tx, entity, verb, entry.args)));
 }
 
-// The last mutation number used on this device: the highest outbox key, or, once the outbox has been emptied,
-// meta.counter (written by whoever removes entries from the outbox: settle, reconcile, renumber).
+// The last mutation number used on this device (meta.counter, written by every save in its transaction).
 async function lastNumber(tx) {
-  const [cursor, counter] = await Promise.all([tx.objectStore('outbox').openKeyCursor(null, 'prev'),
-    tx.objectStore('meta').get('counter')]);
-  return Math.max(cursor ? cursor.key : 0, counter || 0);
+  return (await tx.objectStore('meta').get('counter')) || 0;
 }
 
-export async function nextNumber(db) {
-  return (await lastNumber(db.transaction(['outbox', 'meta']))) + 1;
-}
-
-// The last number this page used, per open database: a create that needs no read (no parent, or the parent
-// given by the screen that has it) then writes at once and checks the number in the same round trip.
+// The last number this page used, per open database (the counter kept in memory; it is still written, in the
+// save's transaction, and checked: another tab, the service worker or a renumbering may have moved it).
 const lastSeen = new WeakMap();
 
 class StaleNumber extends Error {}
@@ -111,13 +104,15 @@ async function recordIn(db, op, args, at, parent, guess) {
       // guessed; another tab, the service worker or a renumbering may have moved it, and then all is undone.
       const last = lastNumber(tx);
       entry = { n: guess + 1, op, at, args };
-      writes = [tx.objectStore('outbox').add(entry), ...writeLocal(tx, entity, verb, entry, [undefined, undefined, parent])];
+      writes = [tx.objectStore('meta').put(entry.n, 'counter'), tx.objectStore('outbox').add(entry),
+        ...writeLocal(tx, entity, verb, entry, [undefined, undefined, parent])];
       for (const w of writes) w.catch(() => {}); // an abort rejects them all; the error that matters is below
       if ((await last) !== guess) throw new StaleNumber();
     } else {
       const [last, read] = await Promise.all([lastNumber(tx), readLocal(tx, entity, verb, args, parent)]);
       entry = { n: last + 1, op, at, args };
-      writes = [tx.objectStore('outbox').add(entry), ...writeLocal(tx, entity, verb, entry, read)];
+      writes = [tx.objectStore('meta').put(entry.n, 'counter'), tx.objectStore('outbox').add(entry),
+        ...writeLocal(tx, entity, verb, entry, read)];
     }
     await Promise.all([...writes, tx.done]);
     lastSeen.set(db, entry.n);
@@ -130,12 +125,12 @@ async function recordIn(db, op, args, at, parent, guess) {
   }
 }
 
-// Records one mutation: outbox entry + local effect, atomically, in one transaction over the stores the
-// mutation touches. The device's counter needs no write of its own: the new outbox key is the counter,
-// persisted in the same transaction. Reads (last number, parent or record and mark) go in one round trip,
-// then every write at once; a create whose parent the screen passes (`parent`, e.g. the household of a visit)
-// reads nothing first (docs/benchmarks.md, PWA: a save is on the user's path). Two tabs cannot take the same
-// number: IndexedDB runs overlapping readwrite transactions one after the other. Returns the entry.
+// Records one mutation: outbox entry + local effect + counter, atomically, in one transaction over the stores
+// the mutation touches. Reads (the counter, the parent or the record and its mark) go in one round trip, then
+// every write at once. A create whose parent the screen passes (`parent`, e.g. the household of a visit) reads
+// nothing first: its number comes from the page's memory, checked against the counter read in the same round
+// trip (docs/benchmarks.md, PWA: a save is on the user's path). Two tabs cannot take the same number: IndexedDB
+// runs overlapping readwrite transactions one after the other. Returns the entry.
 export async function record(db, op, args, { now = () => new Date(), parent } = {}) {
   const [entity, verb] = parseOp(op);
   const link = PARENT[entity];

@@ -65,14 +65,6 @@ export async function renumber(db, nextExpected) {
 
 const keyOf = (entry) => [OPS[entry.op], entry.args.id];
 
-// The counter must outlive the outbox entries that carry the last number (outbox.js, lastNumber).
-async function keepNumber(tx, decided) {
-  if (!decided.length) return;
-  const meta = tx.objectStore('meta');
-  const top = decided[decided.length - 1].n;
-  if (!((await meta.get('counter')) >= top)) await meta.put(top, 'counter');
-}
-
 // A create decided by the server gets its mark (base: nothing) if it has none, so that a create that the server
 // refused, or accepted without storing anything (a second check-in), leaves the phone once the pull is done.
 async function markDecidedCreates(tx, decided) {
@@ -125,7 +117,6 @@ async function settle(db, sent, body) {
   const decided = entries.filter((e) => e.n <= body.last_applied);
   if (refused.size) await undoRefused(tx, [...refused].map((n) => byN.get(n)), entries, refused);
   await markDecidedCreates(tx, decided);
-  await keepNumber(tx, decided);
   for (const e of decided) outbox.delete(e.n);
   await tx.objectStore('meta').put(body.last_applied, 'last_applied');
   await tx.done;
@@ -189,7 +180,6 @@ export async function reconcile(db, lastApplied) {
   // Entries decided out of settle()'s sight (e.g. a push whose answer was lost) are treated the same way.
   const decided = await outbox.getAll(IDBKeyRange.upperBound(lastApplied));
   await markDecidedCreates(tx, decided);
-  await keepNumber(tx, decided);
   for (const e of decided) outbox.delete(e.n);
   const local = tx.objectStore('local');
   for (const mark of await local.getAll()) {

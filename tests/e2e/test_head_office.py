@@ -140,6 +140,13 @@ def test_head_office_sees_progress_settles_review_and_exports(browser, live, pho
     live_nadias = live.query(lambda s: s.scalars(sa.select(Resident.id).where(
         Resident.first_name == "Nadia", Resident.deleted.is_(False))).all())
     assert live_nadias == [suspicions[0][1]]  # fiche A kept, the other merged into it
+    # The decisions stay readable: what was decided, by whom.
+    office.get_by_role("button", name="Décisions prises").click()
+    decided = office.locator("[data-t=conflict] [data-t=decided]")
+    decided.wait_for()
+    assert "« 06 22 22 22 22 »" in decided.inner_text() and "Siège" in decided.inner_text()
+    assert "fusionnés" in office.locator("[data-t=duplicate] [data-t=decided]").inner_text()
+    assert office.locator("[data-t=conflict]").get_by_role("button").count() == 0
 
     # Both decisions reach the phones at their next sync.
     sync_now(page)
@@ -175,7 +182,7 @@ def test_head_office_sees_progress_settles_review_and_exports(browser, live, pho
     assert office.problems == []
 
 
-def test_field_role_at_bureau_is_sent_to_the_field_app(browser, live):
+def test_field_role_at_bureau_is_sent_to_the_field_app(browser, live, phone):
     ctx = browser.new_context(base_url=live.url, **DESKTOP)
     try:
         page = ctx.new_page()
@@ -187,8 +194,20 @@ def test_field_role_at_bureau_is_sent_to_the_field_app(browser, live):
         # A deep path gets the head-office shell, never the field app's; a missing asset is a 404.
         assert "Palier — Siège" in ctx.request.get("/bureau/quelque/part").text()
         assert ctx.request.get("/bureau/assets/absent.js").status == 404
+        # The field app's worker precaches nothing of the office app (not in its offline budget either).
+        sw = ctx.request.get("/sw.js").text()
+        assert "/assets/app-" in sw and "/bureau/" not in sw.replace("/^\\/bureau/", "")
     finally:
         ctx.close()
+
+    # On a phone whose field app (and service worker) is in control, /bureau is not answered with the field
+    # app's shell: the worker lets it through to the server, and the same cookies open the role gate.
+    _, page = start_phone(phone)
+    page.goto("/bureau/")
+    page.get_by_role("heading", name="Espace réservé au siège").wait_for()
+    assert page.evaluate("navigator.serviceWorker.controller !== null")  # the worker was there and stood aside
+    page.get_by_role("link", name="Ouvrir l’application de terrain").click()
+    page.get_by_role("link", name="Résidence Vauban").wait_for()  # back in the field app, still logged in
 
 
 def test_admin_deactivates_a_user_after_confirming_and_their_session_ends(browser, live):

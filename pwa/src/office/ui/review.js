@@ -1,8 +1,9 @@
 // Review queues: what sync could not decide alone. Conflicts (keep one or edit), suspected duplicates (merge or
 // keep apart), rejected mutations (fix or dismiss). Each decision goes to the server, which passes it to devices.
 import { html } from 'htm/preact';
-import { useState } from 'preact/hooks';
-import { ErrorBox, Loading, fmtDateTime, useAction, useFetch, useOffice } from './common.js';
+import { useEffect, useState } from 'preact/hooks';
+import { qs } from '../api.js';
+import { ErrorBox, Loading, Pager, fmtDateTime, useAction, useFetch, useOffice } from './common.js';
 
 const ENTITIES = { resident: 'Habitant', household: 'Logement', engagement: 'Engagement' };
 const FIELDS = {
@@ -22,26 +23,44 @@ export const show = (v) => (v === null || v === undefined || v === '' ? '(vide)'
 
 const who = (name) => name || 'inconnu';
 
+const PER_PAGE = 20;
+
+// One queue's page: the work still open (oldest first) or the decisions taken (newest first).
+function useQueue(kind, state) {
+  const [page, setPage] = useState(1);
+  useEffect(() => setPage(1), [state]);
+  const q = useFetch(`/api/review/${kind}${qs({ state, page, per_page: PER_PAGE })}`);
+  return { ...q, setPage };
+}
+
 export function Review() {
-  const conflicts = useFetch('/api/review/conflicts');
-  const duplicates = useFetch('/api/review/duplicates');
-  const rejections = useFetch('/api/review/rejections');
+  const [state, setState] = useState('open');
+  const conflicts = useQueue('conflicts', state);
+  const duplicates = useQueue('duplicates', state);
+  const rejections = useQueue('rejections', state);
   const count = (q) => (q.data ? q.data.total ?? q.data.items.length : '…');
+  const open = state === 'open';
   return html`<section class="review">
-    <h1>Revue</h1>
+    <div class="head"><h1>Revue</h1>
+      <nav class="subtabs" aria-label="À traiter ou décidé">
+        <button class="btn small" type="button" aria-pressed=${open} onClick=${() => setState('open')}>À traiter</button>
+        <button class="btn small" type="button" aria-pressed=${!open} onClick=${() => setState('resolved')}>Décisions prises</button></nav></div>
     <nav class="jump" aria-label="Files de revue">
       <${Jump} to="conflicts" text=${`Conflits (${count(conflicts)})`} />
       <${Jump} to="duplicates" text=${`Doublons (${count(duplicates)})`} />
       <${Jump} to="rejections" text=${`Refus (${count(rejections)})`} /></nav>
     <h2 id="conflicts">Conflits</h2>
-    <p class="muted">Deux saisies ont modifié le même champ : la première arrivée a été gardée, l’autre attend votre choix.</p>
-    <${Queue} q=${conflicts} empty="Aucun conflit à examiner." item=${(c) => html`<${ConflictCard} key=${c.id} c=${c} done=${conflicts.reload} />`} />
+    ${open && html`<p class="muted">Deux saisies ont modifié le même champ : la première arrivée a été gardée, l’autre attend votre choix.</p>`}
+    <${Queue} q=${conflicts} empty=${open ? 'Aucun conflit à examiner.' : 'Aucun conflit tranché.'}
+      item=${(c) => html`<${ConflictCard} key=${c.id} c=${c} done=${conflicts.reload} />`} />
     <h2 id="duplicates">Doublons possibles</h2>
-    <p class="muted">Deux fiches d’habitant semblent désigner la même personne.</p>
-    <${Queue} q=${duplicates} empty="Aucun doublon à examiner." item=${(d) => html`<${DuplicateCard} key=${d.id} d=${d} done=${duplicates.reload} />`} />
+    ${open && html`<p class="muted">Deux fiches d’habitant semblent désigner la même personne.</p>`}
+    <${Queue} q=${duplicates} empty=${open ? 'Aucun doublon à examiner.' : 'Aucun doublon tranché.'}
+      item=${(d) => html`<${DuplicateCard} key=${d.id} d=${d} done=${duplicates.reload} />`} />
     <h2 id="rejections">Saisies refusées</h2>
-    <p class="muted">Le serveur a refusé ces saisies d’un appareil ; les suivantes ont été appliquées.</p>
-    <${Queue} q=${rejections} empty="Aucune saisie refusée." item=${(r) => html`<${RejectionCard} key=${r.id} r=${r} done=${rejections.reload} />`} />
+    ${open && html`<p class="muted">Le serveur a refusé ces saisies d’un appareil ; les suivantes ont été appliquées.</p>`}
+    <${Queue} q=${rejections} empty=${open ? 'Aucune saisie refusée.' : 'Aucune saisie refusée traitée.'}
+      item=${(r) => html`<${RejectionCard} key=${r.id} r=${r} done=${rejections.reload} />`} />
   </section>`;
 }
 
@@ -54,7 +73,17 @@ function Queue({ q, empty, item }) {
   if (q.error) return html`<${ErrorBox} error=${q.error} />`;
   if (!q.data) return html`<${Loading} />`;
   if (q.data.items.length === 0) return html`<p class="ok">${empty}</p>`;
-  return html`<ul class="cards">${q.data.items.map(item)}</ul>`;
+  return html`<ul class="cards">${q.data.items.map(item)}</ul>
+    ${q.data.total > q.data.per_page && html`<${Pager} total=${q.data.total} page=${q.data.page} perPage=${q.data.per_page} onPage=${q.setPage} />`}`;
+}
+
+const DECISIONS = { resolved: 'tranché', merged: 'fusionnés', distinct: 'gardés séparés', fixed: 'corrigée et appliquée',
+  dismissed: 'écartée' };
+
+// Who decided what and when, on a card of the "Décisions prises" view (which has no action buttons).
+function Decided({ x, extra = '' }) {
+  return html`<p class="ok" data-t="decided">${DECISIONS[x.status] || x.status}${extra} — par ${who(x.resolved_by_name)},
+    le ${fmtDateTime(x.resolved_at)}</p>`;
 }
 
 function ConflictCard({ c, done }) {
@@ -73,11 +102,11 @@ function ConflictCard({ c, done }) {
       <div><dt>Valeur en attente</dt><dd class="value">${show(c.lost_value)}</dd>
         <dd class="muted">par ${who(c.lost_by_name)}, le ${fmtDateTime(c.created_at)}</dd></div>
     </dl>
-    <div class="actions">
+    ${c.status !== 'open' ? html`<${Decided} x=${c} extra=${` : « ${show(c.resolution ? c.resolution.value : null)} »`} />` : html`<div class="actions">
       <button class="btn small" type="button" disabled=${act.busy} onClick=${() => resolve({ keep: 'kept' })}>Garder « ${show(c.kept_value)} »</button>
       <button class="btn small" type="button" disabled=${act.busy} onClick=${() => resolve({ keep: 'lost' })}>Prendre « ${show(c.lost_value)} »</button>
       <button class="btn small" type="button" aria-expanded=${editing} onClick=${() => setEditing(!editing)}>Corriger…</button>
-    </div>
+    </div>`}
     ${editing && html`<form class="inline-form" onSubmit=${(e) => { e.preventDefault(); resolve({ value: typeof c.kept_value === 'boolean' ? value === 'true' : value }); }}>
       <label><span>${fieldName} (nouvelle valeur)</span>${typeof c.kept_value === 'boolean'
         ? html`<select value=${value} onChange=${(e) => setValue(e.currentTarget.value)}><option value="true">oui</option><option value="false">non</option></select>`
@@ -101,7 +130,7 @@ function DuplicateCard({ d, done }) {
         <dd class="value">${person(p)}</dd><dd class="muted">${p.label}</dd>
         <dd class="muted">saisie par ${who(p.created_by_name)}, le ${fmtDateTime(p.created_at)}</dd></div>`)}
     </dl>
-    ${confirm ? html`<p class="warn">Fusionner garde la fiche ${confirm === d.resident.id ? 'A' : 'B'} ; les visites,
+    ${d.status !== 'pending' ? html`<${Decided} x=${d} />` : confirm ? html`<p class="warn">Fusionner garde la fiche ${confirm === d.resident.id ? 'A' : 'B'} ; les visites,
         engagements et présences de l’autre fiche lui sont rattachés.</p>
       <div class="actions"><button class="btn small primary" type="button" disabled=${act.busy}
         onClick=${() => post('merge', { keep: confirm })}>Confirmer la fusion</button>
@@ -156,11 +185,11 @@ function RejectionCard({ r, done }) {
     <p class="muted">Envoyée par ${who(r.user_name)}, reçue le ${fmtDateTime(r.created_at)}.</p>
     ${r.args && html`<details><summary>Contenu de la saisie</summary><dl class="kv">${Object.entries(r.args).map(([k, v]) => html`
       <dt>${FIELDS[k] || k}</dt><dd>${show(v)}</dd>`)}</dl></details>`}
-    <div class="actions">
+    ${r.status !== 'open' ? html`<${Decided} x=${r} />` : html`<div class="actions">
       ${editable.length > 0 && html`<button class="btn small" type="button" aria-expanded=${fixing} onClick=${() => setFixing(!fixing)}>Corriger…</button>`}
       <button class="btn small" type="button" disabled=${act.busy}
         onClick=${() => act.run(() => api.post(`/api/review/rejections/${r.id}/dismiss`, {}), done)}>Écarter</button>
-    </div>
+    </div>`}
     ${fixing && html`<form class="inline-form" onSubmit=${(e) => { e.preventDefault(); act.run(() => api.post(`/api/review/rejections/${r.id}/fix`, fixBody(r.args, edits)), done); }}>
       ${editable.map(([path, k, v]) => html`<label key=${path}><span>${FIELDS[k] || k}</span>${typeof v === 'boolean'
         ? html`<select value=${String(value(path, v))} onChange=${(e) => edit(path, e.currentTarget.value === 'true')}><option value="true">oui</option><option value="false">non</option></select>`

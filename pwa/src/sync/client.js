@@ -80,17 +80,21 @@ async function markDecidedCreates(tx, decided) {
 async function undoRefused(tx, refusedEntries, entries, refused) {
   const local = tx.objectStore('local');
   const touched = new Map(refusedEntries.map((e) => [keyOf(e).join('\u0000'), keyOf(e)]));
-  for (const [entity, id] of touched.values()) {
+  const undone = new Set();
+  for (const [k, [entity, id]] of touched) {
     const store = tx.objectStore(entity);
     const [mark, current] = await Promise.all([local.get([entity, id]), store.get(id)]);
     if (mark) {
       await Promise.all([mark.base ? store.put(mark.base) : store.delete(id), local.delete([entity, id])]);
     } else if (current && current._n !== undefined) {
       await store.delete(id); // unmarked and local: created on this phone, so nothing to put back
+    } else {
+      continue; // nothing of this phone's on that record
     }
+    undone.add(k);
   }
   for (const e of entries) {
-    if (!refused.has(e.n) && touched.has(keyOf(e).join('\u0000'))) await applyLocal(tx, e);
+    if (!refused.has(e.n) && undone.has(keyOf(e).join('\u0000'))) await applyLocal(tx, e);
   }
 }
 

@@ -89,13 +89,14 @@ TIMINGS = """async ({ saves, pullSize, pullRuns }) => {
     data: { household_id: hh.id, site_id: hh.site_id, first_name: `Prénom${i}`, last_name: `Nom${i}`, phone: '',
             email: '', consent_contact: false, consent_image: false, duplicate_of: null } }));
   const page = { changes, cursor: 'c1', has_more: false, reset: false, last_applied: 0 };
-  const apply = [], bulk = [];
+  const apply = [], bulk = [], pulled = [], bulked = [];
   for (let r = 0; r < pullRuns; r += 1) {
     const db = await B.openUserDb(`bench-pull-${tag}-${r}`);
     let t = performance.now();
     await B.applyPage(db, page);
     await B.reconcile(db, 0);
     apply.push(performance.now() - t);
+    pulled.push(await db.count('resident'));
     await B.dropUserDb(db, `bench-pull-${tag}-${r}`);
     const rdb = await B.openDB(`bench-bulk-${tag}-${r}`, 1, { upgrade(d) { d.createObjectStore('resident', { keyPath: 'id' }); } });
     t = performance.now();
@@ -103,10 +104,14 @@ TIMINGS = """async ({ saves, pullSize, pullRuns }) => {
     for (const c of changes) tx.store.put({ ...c.data, id: c.id, seq: c.seq });
     await tx.done;
     bulk.push(performance.now() - t);
+    bulked.push(await rdb.count('resident'));
     rdb.close();
   }
+  // What was really written, for the smoke test: each save's outbox entry and visit, each pull's records.
+  const stored = { saved_outbox: await app.count('outbox'), saved_visits: await app.count('visit'),
+    saved_with_read_outbox: await app2.count('outbox'), raw_puts: await raw.count('visit'), pulled, bulked };
   app.close(); app2.close(); raw.close();
-  return { isolated: globalThis.crossOriginIsolated, save_p95: p95(save), save_median: median(save), put_p95: p95(put), put_median: median(put),
+  return { stored, isolated: globalThis.crossOriginIsolated, save_p95: p95(save), save_median: median(save), put_p95: p95(put), put_median: median(put),
            put_record_only_p95: p95(putRecord), put_record_only_median: median(putRecord),
            save_with_read_p95: p95(saveRead), save_with_read_median: median(saveRead),
            apply_median: median(apply), bulk_median: median(bulk), saves, pullSize, pullRuns };
@@ -181,14 +186,9 @@ def lighthouse(url: str) -> dict | str:
     return {**scores, "axe_serious": serious, "lighthouse": report.get("lighthouseVersion")}
 
 
-def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--runs", type=int, default=9, help="offline reloads measured (median)")
-    ap.add_argument("--saves", type=int, default=1000)
-    ap.add_argument("--pull-runs", type=int, default=5)
-    ap.add_argument("--no-lighthouse", action="store_true", help="skip Lighthouse (it is slow and measured apart)")
-    args = ap.parse_args()
-
+def run(runs: int = 9, saves: int = 1000, pull_size: int = 10_000, pull_runs: int = 5,
+        with_lighthouse: bool = True) -> dict:
+    """Builds the app, measures every budget side by side, and returns the figures with their ratios."""
     build_pwa()
     dist = PWA / "dist"
     url = f"sqlite:///{tempfile.mkdtemp()}/bench.sqlite3"
@@ -210,31 +210,41 @@ def main():
             wait_controlled(page)
             ctx.set_offline(True)
             reloads = []
-            for _ in range(args.runs + 1):  # the first one warms the caches and is not counted
+            for _ in range(runs + 1):  # the first one warms the caches and is not counted
                 page.goto("/#/")
                 page.reload()
                 page.wait_for_function("window.__usable !== undefined", timeout=30_000)
                 reloads.append(page.evaluate("window.__usable"))
             results["offline_reload_ms"] = {"median": statistics.median(reloads[1:]), "max": max(reloads[1:]),
-                                            "runs": args.runs}
+                                            "runs": runs}
             # The storage timings need no app server: a cross-origin-isolated page of the same browser, where
             # performance.now() is precise to 5 µs rather than 100 µs (a save is about 1 ms).
             with IsolatedOrigin() as origin:
                 spage = b.new_context(**PHONE).new_page()
                 spage.goto(origin)
                 spage.add_script_tag(content=bundle)
-                results["storage"] = spage.evaluate(TIMINGS, {"saves": args.saves, "pullSize": 10_000,
-                                                              "pullRuns": args.pull_runs})
+                results["storage"] = spage.evaluate(TIMINGS, {"saves": saves, "pullSize": pull_size,
+                                                              "pullRuns": pull_runs})
             results["chromium"] = b.version
             b.close()
-        ctx_url = server.url
-        results["lighthouse"] = "not run (--no-lighthouse)" if args.no_lighthouse else lighthouse(ctx_url + "/")
+        results["lighthouse"] = lighthouse(server.url + "/") if with_lighthouse else "not run (--no-lighthouse)"
     s = results["storage"]
     results["ratios"] = {"save_p95_vs_put_p95": s["save_p95"] / s["put_p95"],
                          "save_median_vs_put_median": s["save_median"] / s["put_median"],
                          "save_p95_vs_record_only_put_p95": s["save_p95"] / s["put_record_only_p95"],
                          "save_with_read_p95_vs_put_p95": s["save_with_read_p95"] / s["put_p95"],
                          "pull_speed_vs_bulk": s["bulk_median"] / s["apply_median"]}
+    return results
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--runs", type=int, default=9, help="offline reloads measured (median)")
+    ap.add_argument("--saves", type=int, default=1000)
+    ap.add_argument("--pull-runs", type=int, default=5)
+    ap.add_argument("--no-lighthouse", action="store_true", help="skip Lighthouse (it is slow and measured apart)")
+    args = ap.parse_args()
+    results = run(runs=args.runs, saves=args.saves, pull_runs=args.pull_runs, with_lighthouse=not args.no_lighthouse)
     print(json.dumps(results, indent=2, ensure_ascii=False))
 
 

@@ -40,3 +40,16 @@ def test_push_fanout_delivers_every_reminder_once_for_each_sender():
         ("raw", 1), ("palier", 1), ("raw", 3), ("palier", 3)]
     assert all(r["rate"] > 0 and r["cpu_us"] > 0 for r in result["rows"])
     assert set(result["ratios"]) == {1, 3}
+
+
+def test_pwa_budgets_bench_really_saves_and_pulls_in_chromium():
+    from bench import pwa_budgets
+    result = pwa_budgets.run(runs=1, saves=12, pull_size=40, pull_runs=1, with_lighthouse=False)
+
+    s = result["storage"]
+    # every timed save left its outbox entry and its visit; every timed pull its records: nothing is a no-op
+    assert s["stored"] == {"saved_outbox": 12, "saved_visits": 12, "saved_with_read_outbox": 12, "raw_puts": 24,
+                           "pulled": [40], "bulked": [40]}
+    assert s["isolated"] is True  # the fine timers the figures rely on
+    assert result["offline_reload_ms"]["runs"] == 1 and result["offline_reload_ms"]["median"] > 0
+    assert result["sizes"]["js_gz"] > 0 and set(result["ratios"]) >= {"save_p95_vs_put_p95", "pull_speed_vs_bulk"}

@@ -40,7 +40,8 @@ def wait_pending(page, pending, timeout=30_000):
 
 
 def wait_controlled(page):
-    page.wait_for_function("navigator.serviceWorker.controller !== null", timeout=30_000)
+    # A function, not an expression: Playwright polls an expression with eval, which the app's CSP refuses.
+    page.wait_for_function("() => navigator.serviceWorker.controller !== null", timeout=30_000)
 
 
 def start_phone(phone, email="staff@palier.test"):

@@ -190,6 +190,11 @@ def test_opt_in_reminder_arrives_once_without_personal_data_then_one_tap_unsubsc
     page.reload()
     page.get_by_role("button", name="Recevoir les rappels").wait_for()
 
+    # The home-screen icon opens '/': its login screen leads a resident back to the agenda seen on this phone.
+    page.goto("/")
+    page.get_by_role("link", name="Agenda de Résidence Vauban").click()
+    page.get_by_role("heading", name="Agenda — Résidence Vauban").wait_for()
+
 
 def test_push_via_devtools_shows_french_notification_and_click_opens_event(live, phone, fake_push):
     soon = datetime.now(timezone.utc) + timedelta(hours=1, minutes=55)

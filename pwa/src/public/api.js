@@ -3,6 +3,7 @@
 
 const SUBS_KEY = 'palier-agenda-subscriptions';
 const cacheKey = (code) => `palier-agenda:${code}`;
+const LAST_KEY = 'palier-agenda-last';
 
 // No cookies: the staff session of a shared phone has nothing to do with a resident's page.
 async function call(method, path, body) {
@@ -37,6 +38,7 @@ export async function agenda(code) {
   const res = await call('GET', `${site(code)}/agenda`);
   if (res.status === 200) {
     write(cacheKey(code), { saved_at: new Date().toISOString(), agenda: res.body });
+    write(LAST_KEY, { code: res.body.site.code, name: res.body.site.name });
     return { agenda: res.body };
   }
   const kept = res.status === 0 ? read(cacheKey(code)) : null;
@@ -52,6 +54,9 @@ export async function event(code, id) {
   if (found) return { event: found, offline: true, site: kept.agenda.site };
   return { error: res.status === 404 ? 'Cet événement n’existe pas ou plus.' : res.message };
 }
+
+// The last agenda opened here: a resident's home-screen icon opens '/', whose login screen then links back to it.
+export const lastAgenda = () => read(LAST_KEY);
 
 export async function vapidKey() {
   const res = await call('GET', '/api/public/vapid-public-key');

@@ -10,6 +10,7 @@ import { StatusBar, SyncPage } from './status.js';
 import { useHash } from './hash.js';
 import { Login } from './login.js';
 import { AgendaQr } from './agendaqr.js';
+import { lastAgenda } from '../public/api.js';
 
 function route(hash) {
   const [, name, id] = hash.replace(/^#/, '').split('/');
@@ -40,8 +41,12 @@ export function App({ controller }) {
     return () => clearTimeout(toastTimer.current);
   }, [state.toast]);
   if (!state.session || state.authRequired) {
+    // A resident's home-screen icon opens '/': lead them back to the agenda they opened on this phone.
+    const resident = lastAgenda();
+    const intro = resident ? html`Porte-à-porte, agenda et engagements des habitants. Habitant·e ?
+      <a href=${`/agenda/${encodeURIComponent(resident.code)}`}>Agenda de ${resident.name}</a>` : undefined;
     return html`<${Login} onLogin=${controller.login} expired=${state.authRequired}
-      email=${state.session?.user.email} />`;
+      email=${state.session?.user.email} intro=${intro} />`;
   }
   const ctx = {
     db: state.session.db, user: state.session.user, version: state.version, syncing: state.syncing,

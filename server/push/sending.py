@@ -62,6 +62,7 @@ class Job:
     data: bytes
     ttl: int
     headers: dict
+    failures: int = 0  # of the subscription, to reset on a success (no statement when there were none)
     deadline: float | None = None  # time.monotonic() after which no POST starts (see post)
 
 
@@ -135,7 +136,7 @@ def _jobs(ids: list[int], now: datetime) -> tuple[list[Job], list[int]]:
     rows = db.session.execute(
         sa.select(PushDelivery.id, PushDelivery.kind, PushDelivery.offset_minutes, PushDelivery.attempts,
                   PushSubscription.id, PushSubscription.endpoint, PushSubscription.p256dh, PushSubscription.auth,
-                  Event.id, Event.title, Event.kind, Event.starts_at, Event.ends_at, Event.place, Event.status,
+                  PushSubscription.failures, Event.id, Event.title, Event.kind, Event.starts_at, Event.ends_at, Event.place, Event.status,
                   Site.code)
         .join(PushSubscription, PushSubscription.id == PushDelivery.subscription_id)
         .join(Event, Event.id == PushDelivery.event_id)
@@ -143,8 +144,8 @@ def _jobs(ids: list[int], now: datetime) -> tuple[list[Job], list[int]]:
         .where(PushDelivery.id.in_(ids))).all()
     jobs, dead = [], []
     offsets = [int(o) for o in setting("PUSH_REMINDER_OFFSETS")]
-    for (did, kind, offset, attempts, sid, endpoint, p256dh, auth, eid, title, ekind, starts, ends, place, status,
-         code) in rows:
+    for (did, kind, offset, attempts, sid, endpoint, p256dh, auth, failures, eid, title, ekind, starts, ends, place,
+         status, code) in rows:
         # Withdrawn meanwhile, nothing left to remind of, or so late that a later reminder is due too.
         overtaken = kind == "reminder" and any(o < offset and now >= starts - timedelta(minutes=o)
                                                for o in offsets)
@@ -160,7 +161,7 @@ def _jobs(ids: list[int], now: datetime) -> tuple[list[Job], list[int]]:
                         url.path + (f"?{url.query}" if url.query else ""),
                         {"endpoint": endpoint, "keys": {"p256dh": p256dh, "auth": auth}},
                         json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode(), ttl,
-                        {"Urgency": urgency, "Topic": topic_for(eid)}))
+                        {"Urgency": urgency, "Topic": topic_for(eid)}, failures))
     return jobs, dead
 
 
@@ -309,7 +310,8 @@ def _record(results: list[tuple[Job, int | None, str | None]], dead: list[int], 
     for job, status, retry_after in results:
         if status in SENT:
             sent.append(job.delivery_id)
-            sent_subs.add(job.subscription_id)
+            if job.failures:
+                sent_subs.add(job.subscription_id)
             stats["sent"] += 1
             continue
         if status == EXPIRED:
@@ -351,9 +353,9 @@ def _record(results: list[tuple[Job, int | None, str | None]], dead: list[int], 
     if sent:
         db.session.execute(sa.update(PushDelivery).where(PushDelivery.id.in_(sent), mine)
                            .values(state="sent", sent_at=now, last_status=201))
-        db.session.execute(sa.update(PushSubscription)
-                           .where(PushSubscription.id.in_(sent_subs), PushSubscription.failures > 0)
-                           .values(failures=0))
+        if sent_subs:
+            db.session.execute(sa.update(PushSubscription).where(PushSubscription.id.in_(sent_subs))
+                               .values(failures=0))
     for did, status in failed:
         db.session.execute(sa.update(PushDelivery).where(PushDelivery.id == did, mine)
                            .values(state="failed", last_status=status))

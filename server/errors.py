@@ -1,7 +1,7 @@
 """One JSON error shape for every error: {"error": {"code", "message", "details"?}}."""
 import traceback
 
-from flask import jsonify, request
+from flask import current_app, jsonify, request
 from marshmallow import ValidationError
 from werkzeug.exceptions import HTTPException
 
@@ -52,6 +52,16 @@ def error_response(status: int, code: str | None = None, message: str | None = N
     return resp
 
 
+def _only_the_app_shell_matches() -> bool:
+    if not request.path.startswith("/api/"):
+        return False
+    try:
+        endpoint, _ = current_app.url_map.bind_to_environ(request.environ).match(method="GET")
+    except HTTPException:
+        return False
+    return endpoint == "web.app_shell"
+
+
 def register_error_handlers(app):
     @app.errorhandler(ApiError)
     def _api_error(e: ApiError):
@@ -65,6 +75,8 @@ def register_error_handlers(app):
     def _http(e: HTTPException):
         status = e.code or 500
         headers = {}
+        if status == 405 and _only_the_app_shell_matches():
+            status = 404  # /api/<not a route> matched nothing but the PWA's GET catch-all: it does not exist
         if status == 405 and e.valid_methods:
             headers["Allow"] = ", ".join(e.valid_methods)
         if status == 429 and getattr(e, "retry_after", None):

@@ -53,7 +53,42 @@ def build_spec(app: Flask) -> dict:
             for status, response in (operation.get("responses") or {}).items():
                 if isinstance(response, dict) and "$ref" not in response:
                     response.setdefault("description", HTTPStatus(int(status)).phrase)
+    _declare_errors(app, out)
     return out
+
+
+def _declare_errors(app: Flask, out: dict) -> None:
+    """Every error an operation can answer, declared from what the view is (client generators and fuzzers hold
+    us to it): 401 without a token, 403 for a role it refuses, 404 for an id, 422 for any bad query or body,
+    400/413/415 for a body, 429 for a rate-limited view. Public operations declare `security: []`."""
+    out["security"] = [{"bearer": []}, {"cookie": []}]
+    views = {}
+    for rule in app.url_map.iter_rules():
+        path = re.sub(r"<(?:[a-z]+:)?(\w+)>", r"{\1}", rule.rule)
+        for method in rule.methods - {"HEAD", "OPTIONS"}:
+            views[(path, method.lower())] = app.view_functions[rule.endpoint]
+    from .auth import ALL_ROLES
+    for path, operations in out.get("paths", {}).items():
+        for method, operation in operations.items():
+            view = views.get((path, method))
+            if "requestBody" in operation:  # load_json: a missing body is a 415, never an empty object
+                operation["requestBody"].setdefault("required", True)
+            statuses = {422}
+            if operation.get("security") != []:
+                statuses.add(401)
+            if set(getattr(view, "palier_roles", ALL_ROLES)) != set(ALL_ROLES):
+                statuses.add(403)
+            if "{" in path:
+                statuses.add(404)
+            if method in ("post", "put", "patch"):
+                statuses |= {400, 413, 415}
+            if getattr(view, "__wrapper-limiter-instance", None) is not None:
+                statuses.add(429)
+            responses = operation.setdefault("responses", {})
+            for status in sorted(statuses):
+                responses.setdefault(str(status), {
+                    "description": HTTPStatus(status).phrase,
+                    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}})
 
 
 @bp.get("/openapi.json")

@@ -46,6 +46,11 @@ def _clean_text(value: str) -> str:
     return value
 
 
+# What _clean_text refuses, as a regex class in a syntax both JSON Schema (ECMA 262) and Python read. Lone
+# surrogates are left out: they are no Unicode text at all (server/security.py refuses them in any body).
+_REFUSED_CLASS = r"\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069"
+
+
 class Text(fields.String):
     """A string free of control characters, trimmed, with a maximum length."""
 
@@ -53,6 +58,11 @@ class Text(fields.String):
         validators = list(kwargs.pop("validate", []) or [])
         validators.append(validate.Length(min=min_length, max=max_length,
                                           error="Longueur invalide (entre {min} et {max} caractères)."))
+        # The document says what is accepted (clients and the fuzzer generate from it): no refused character,
+        # and, when a value is required to be non-empty, one that is not only spaces (it is trimmed first).
+        pattern = (f"^[^{_REFUSED_CLASS}]*[^\\s{_REFUSED_CLASS}][^{_REFUSED_CLASS}]*$" if min_length
+                   else f"^[^{_REFUSED_CLASS}]*$")
+        kwargs["metadata"] = {"pattern": pattern, **(kwargs.get("metadata") or {})}
         super().__init__(validate=validators, **kwargs)
 
     def _deserialize(self, value, attr, data, **kwargs):

@@ -60,6 +60,7 @@ def login():
     ---
     post:
       tags: [auth]
+      security: []
       requestBody: {content: {application/json: {schema: LoginSchema}}}
       responses:
         200: {content: {application/json: {schema: LoginResultSchema}}}

@@ -58,6 +58,31 @@ def push():
     ---
     post:
       tags: [sync]
+      requestBody:
+        required: true
+        content:
+          application/json:
+            schema:
+              type: object
+              additionalProperties: false
+              required: [client_id, mutations]
+              properties:
+                client_id: {type: string, format: uuid}
+                app_version: {type: string, maxLength: 40}
+                pending: {type: integer, minimum: 0, maximum: 10000000}
+                mutations:
+                  type: array
+                  maxItems: 500
+                  description: numbered n, n+1, ... (docs/PROTOCOL.md); args are checked per op
+                  items:
+                    type: object
+                    additionalProperties: false
+                    required: [n, op, at, args]
+                    properties:
+                      n: {type: integer, minimum: 1}
+                      op: {type: string}
+                      at: {type: string, format: date-time}
+                      args: {type: object}
       responses:
         200: {content: {application/json: {schema: PushResponseSchema}}}
         403: {content: {application/json: {schema: ErrorSchema}}}
@@ -78,6 +103,18 @@ def pull():
     ---
     post:
       tags: [sync]
+      requestBody:
+        required: true
+        content:
+          application/json:
+            schema:
+              type: object
+              additionalProperties: false
+              required: [client_id]
+              properties:
+                client_id: {type: string, format: uuid}
+                cursor: {type: string, nullable: true, maxLength: 500, description: "opaque: the one the last page gave"}
+                limit: {type: integer, minimum: 1, maximum: 2000}
       responses:
         200: {content: {application/json: {schema: PullResponseSchema}}}
         403: {content: {application/json: {schema: ErrorSchema}}}

@@ -102,6 +102,10 @@ def test_head_office_sees_progress_settles_review_and_exports(browser, live, pho
     assert "Résidence Vauban" in office.locator("[data-t=per-site]").inner_text()
     assert "Portage de pain et d'eau" in office.locator("[data-t=per-action]").inner_text()
     assert office.locator(".chart canvas").count() >= 2  # uPlot drew under the strict CSP
+    # Filtered by site, the figure counts that site's people only: the baseline belongs to no site.
+    office.get_by_role("search", name="Filtres").locator("select[name=site_id]").select_option(label="Résidence Vauban")
+    office.get_by_text("Filtre actif").wait_for()
+    assert figure(office, "engaged") == 1
 
     # Two phones offline edit the same phone number and add the same person: one conflict, one duplicate.
     ctx2, page2 = start_phone(phone, email="staff2@palier.test")
@@ -155,8 +159,15 @@ def test_head_office_sees_progress_settles_review_and_exports(browser, live, pho
     assert [r for r in held.values() if r["first_name"] == "Nadia" and not r.get("deleted")] == \
         [held[str(live_nadias[0])]]
 
-    # The visits list exports a CSV for French Excel: BOM, semicolons, French headers and accents intact.
+    # The residents list searches by name (accents ignored by the server).
     office.get_by_role("navigation", name="Menu").get_by_role("link", name="Listes").click()
+    office.get_by_role("link", name="Habitants").click()
+    office.get_by_label("Recherche").fill("moreau")
+    office.locator("[data-t=list-residents] tbody tr", has_text="Maryse").wait_for()
+    office.wait_for_function("document.querySelectorAll('[data-t=list-residents] tbody tr').length === 1")
+    office.get_by_role("link", name="Visites").click()
+
+    # The visits list exports a CSV for French Excel: BOM, semicolons, French headers and accents intact.
     office.locator("[data-t=list-visits] tbody tr").first.wait_for()
     assert "Échange" in office.locator("[data-t=list-visits]").inner_text()
     with office.expect_download() as dl:

@@ -42,6 +42,18 @@ def test_push_fanout_delivers_every_reminder_once_for_each_sender():
     assert set(result["ratios"]) == {1, 3}
 
 
+def test_dashboard_bench_measures_a_checked_answer_and_its_own_sql():
+    from bench import dashboard
+    result = dashboard.run(db=KIND, households=400, visits=1200, calls=2)
+
+    # run() raises BenchError unless the answer's visits and engaged figures agree with direct counts
+    assert result["sizes"]["visits"] == 1200 and result["sizes"]["engagements"] == 120
+    assert result["calls"] == 2 and len(result["raw"]["raw_sql"]) == 2
+    assert result["statements"] >= 5  # the captured aggregates, replayed: not an empty peer
+    assert all(r["rows"] > 26 for r in result["raw"]["raw_sql"])  # at least the 26 weeks came back
+    assert result["palier_p95_s"] >= result["palier_p50_s"] > 0
+
+
 def test_pwa_budgets_bench_really_saves_and_pulls_in_chromium():
     from bench import pwa_budgets
     result = pwa_budgets.run(runs=1, saves=12, pull_size=40, pull_runs=1, with_lighthouse=False)

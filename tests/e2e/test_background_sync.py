@@ -7,7 +7,8 @@ import sqlalchemy as sa
 
 from server.models import Visit
 
-from .helpers import open_household, outbox_count, start_phone, wait_pending
+from .helpers import outbox_count, start_phone, wait_pending
+from .test_offline_shift import record_visit
 
 pytestmark = pytest.mark.e2e
 
@@ -38,11 +39,7 @@ def test_closed_tab_is_pushed_by_background_sync_exactly_once(live, phone):
     ctx, page = start_phone(phone)
     ctx.set_offline(True)
 
-    open_household(page, "10")
-    page.get_by_role("link", name="Nouvelle visite").click()
-    page.get_by_text("Absent", exact=True).click()
-    page.get_by_role("button", name="Enregistrer la visite").click()
-    page.get_by_role("heading", name="Visites").wait_for()
+    record_visit(page, "10", "Absent")
     wait_pending(page, 1)
     # Offline is the field's normal state: said calmly, not as an error.
     page.get_by_text("Hors ligne —").wait_for()

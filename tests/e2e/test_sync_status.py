@@ -1,7 +1,8 @@
 """The status bar tells being offline (calm) from a server error (red), and both from a good sync."""
 import pytest
 
-from .helpers import open_household, start_phone, wait_pending, wait_synced
+from .helpers import start_phone, wait_pending, wait_synced
+from .test_offline_shift import record_visit
 
 pytestmark = pytest.mark.e2e
 
@@ -12,11 +13,7 @@ def test_offline_is_calm_a_server_error_is_red(live, phone):
 
     ctx.set_offline(True)
     page.get_by_text("Hors ligne —").wait_for()  # at once, from the browser's offline event
-    open_household(page, "11")
-    page.get_by_role("link", name="Nouvelle visite").click()
-    page.get_by_text("Refus", exact=True).click()
-    page.get_by_role("button", name="Enregistrer la visite").click()
-    page.get_by_role("heading", name="Visites").wait_for()
+    record_visit(page, "11", "Refus")
     wait_pending(page, 1)
     page.get_by_role("button", name="Synchroniser", exact=True).click()  # fails: no network
     page.get_by_role("button", name="Synchroniser", exact=True).wait_for()

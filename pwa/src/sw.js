@@ -1,4 +1,5 @@
-// The service worker: precaches the app shell and shows push notifications. No business logic here.
+// The service worker: precaches the app shell and shows push notifications; with no page open, Background Sync
+// pushes the outbox through the page's own sync client. No business logic of its own here.
 import { precacheAndRoute, cleanupOutdatedCaches, createHandlerBoundToURL } from 'workbox-precaching';
 import { registerRoute, NavigationRoute } from 'workbox-routing';
 import { notice, safePath } from './public/notice.js';

@@ -242,9 +242,11 @@ def main():
     ap.add_argument("--runs", type=int, default=9, help="offline reloads measured (median)")
     ap.add_argument("--saves", type=int, default=1000)
     ap.add_argument("--pull-runs", type=int, default=5)
+    ap.add_argument("--pull-size", type=int, default=10_000)
     ap.add_argument("--no-lighthouse", action="store_true", help="skip Lighthouse (it is slow and measured apart)")
     args = ap.parse_args()
-    results = run(runs=args.runs, saves=args.saves, pull_runs=args.pull_runs, with_lighthouse=not args.no_lighthouse)
+    results = run(runs=args.runs, saves=args.saves, pull_size=args.pull_size, pull_runs=args.pull_runs,
+                  with_lighthouse=not args.no_lighthouse)
     print(json.dumps(results, indent=2, ensure_ascii=False))
 
 

@@ -90,3 +90,5 @@ def check_production(config) -> None:
         missing.append("DATABASE_URL (PostgreSQL)")
     if missing:
         raise ConfigError("Production configuration missing: " + ", ".join(missing))
+    # Production runs behind TLS (HSTS is sent, server/security.py): session cookies never travel in clear.
+    config["JWT_COOKIE_SECURE"] = True

@@ -188,3 +188,14 @@ def test_unknown_user_and_wrong_password_do_the_same_work(client, make, monkeypa
     assert len(calls) == 3 and len(set(calls)) == 1 and calls[0].startswith("scrypt:"), calls
     stored = db.session.get(User, user.id).password_hash.split("$", 1)[0]
     assert calls[0] == stored  # the dummy hash has the very parameters of a real one
+
+
+def test_production_always_sends_secure_cookies():
+    from server.config import check_production
+    config = {"ENV_NAME": "production", "SECRET_KEY": "s" * 40, "JWT_SECRET_KEY": "j" * 40,
+              "SQLALCHEMY_DATABASE_URI": "postgresql+psycopg://palier@db/palier", "JWT_COOKIE_SECURE": False}
+    check_production(config)
+    assert config["JWT_COOKIE_SECURE"] is True
+    development = {**config, "ENV_NAME": "development", "JWT_COOKIE_SECURE": False}
+    check_production(development)
+    assert development["JWT_COOKIE_SECURE"] is False  # plain http on a laptop keeps working

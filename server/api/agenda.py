@@ -15,8 +15,9 @@ from .. import push, tasks
 from ..auth import ALL_ROLES, REVIEW_ROLES, get_scoped_or_404, roles_required
 from ..errors import ApiError
 from ..extensions import db
-from ..models import EVENT_KINDS, Event, PushAlert, Site
+from ..models import EVENT_KINDS, Event, PushAlert, PushSubscription, Site
 from ..push import keys, planning
+from ..push.subscriptions import token_hash
 from ..schemas import StrictSchema, Text
 from .common import load_json
 
@@ -117,6 +118,17 @@ class UnsubscribeSchema(StrictSchema):
 
 class UnsubscribedSchema(StrictSchema):
     withdrawn_at = fields.AwareDateTime()
+
+
+class RenewSchema(StrictSchema):
+    token = fields.String(required=True, validate=validate.Length(min=1, max=200),
+                          metadata={"description": "the consent's unsubscribe token: proves this browser holds it"})
+    subscription = fields.Nested(BrowserSubscriptionSchema, required=True)
+
+
+class RenewedSchema(StrictSchema):
+    site_code = fields.String()
+    kinds = fields.List(fields.String())
 
 
 class VapidKeySchema(StrictSchema):
@@ -247,6 +259,40 @@ def unsubscribe():
         raise ApiError(404, "unknown_token", "Lien de désabonnement inconnu.")
     db.session.commit()
     return UnsubscribedSchema().dump({"withdrawn_at": sub.withdrawn_at})
+
+
+@bp.post("/api/public/subscriptions/renew")
+def renew_subscription():
+    """The browser's push service replaced its subscription ('pushsubscriptionchange' in the service worker): the
+    consent moves to the new endpoint and keys. Kinds, consent time and a resident's link stay, and so does the
+    token; re-subscribing instead would record a consent the resident did not give again and lose the link.
+    ---
+    post:
+      tags: [agenda]
+      security: []
+      requestBody: {content: {application/json: {schema: RenewSchema}}}
+      responses:
+        200: {content: {application/json: {schema: RenewedSchema}}}
+        404: {content: {application/json: {schema: ErrorSchema}}}
+        409: {content: {application/json: {schema: ErrorSchema}}}
+        422: {content: {application/json: {schema: ErrorSchema}}}
+    """
+    data = load_json(RenewSchema())
+    sub = db.session.execute(sa.select(PushSubscription).where(
+        PushSubscription.token_hash == token_hash(data["token"])).with_for_update()).scalar_one_or_none()
+    if sub is None or sub.withdrawn_at is not None:
+        raise ApiError(404, "unknown_token", "Abonnement inconnu ou retiré.")
+    b = data["subscription"]
+    taken = db.session.execute(sa.select(PushSubscription.id).where(
+        PushSubscription.site_id == sub.site_id, PushSubscription.endpoint == b["endpoint"],
+        PushSubscription.id != sub.id)).first()
+    if taken is not None:  # the resident already consented again from that new subscription
+        raise ApiError(409, "already_subscribed", "Ce navigateur est déjà abonné aux rappels de ce site.")
+    sub.endpoint, sub.p256dh, sub.auth = b["endpoint"], b["keys"]["p256dh"], b["keys"]["auth"]
+    sub.failures, sub.last_failure_status, sub.last_failure_at = 0, None, None
+    site = db.session.get(Site, sub.site_id)
+    db.session.commit()
+    return RenewedSchema().dump({"site_code": site.code, "kinds": sub.kinds})
 
 
 @bp.get("/api/sites/<uuid:site_id>/subscribe-qr")

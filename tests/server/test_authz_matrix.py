@@ -59,6 +59,12 @@ def _unsubscribe_body(w, side, role):
     return {"token": token}
 
 
+def _renew_body(w, side, role):
+    """A consent recorded just before, moved to a new browser subscription (pushsubscriptionchange)."""
+    token = _unsubscribe_body(w, side, role)["token"]
+    return {"token": token, "subscription": _browser_subscription()}
+
+
 def _device(w, side, role):
     return {"client_id": str(uuid.uuid4()), "app_version": "test", "pending": 0, "mutations": []}
 
@@ -171,6 +177,9 @@ TABLE: dict[tuple[str, str], Row] = {
                                                token="none", body=_subscribe_body),
     ("POST", "/api/public/subscriptions/unsubscribe"): Row(
         ALL, "plain", lambda w, s: "/api/public/subscriptions/unsubscribe", token="none", body=_unsubscribe_body),
+    # Push link, PWA side: the service worker moves a consent to the browser's new subscription.
+    ("POST", "/api/public/subscriptions/renew"): Row(
+        ALL, "plain", lambda w, s: "/api/public/subscriptions/renew", token="none", body=_renew_body),
     ("GET", "/api/sites/<uuid:site_id>/subscribe-qr"): Row(
         ALL, "object", lambda w, s: f"/api/sites/{w[s + '_site']}/subscribe-qr"),
     ("GET", "/api/push/alerts"): Row(REVIEW, "plain", lambda w, s: "/api/push/alerts"),

@@ -72,6 +72,10 @@ class Synced:
     deleted: Mapped[bool] = mapped_column(sa.Boolean, nullable=False, default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow, onupdate=utcnow)
+    # The record's pull change as JSON text, valid while wire_seq == seq (server/sync_store.py): a pull splices
+    # it unparsed. Written by the sync push; any other writer bumps seq, so a stale text is never sent.
+    wire: Mapped[str | None] = mapped_column(sa.Text, deferred=True)
+    wire_seq: Mapped[int | None] = mapped_column(sa.BigInteger, deferred=True)
 
 
 class SyncState(db.Model):
@@ -188,6 +192,8 @@ class Resident(Synced, db.Model):
     merged_into: Mapped[uuid.UUID | None] = mapped_column(sa.Uuid)
     created_by: Mapped[uuid.UUID | None] = mapped_column(sa.Uuid, sa.ForeignKey("users.id", ondelete="SET NULL"))
     field_versions: Mapped[dict] = mapped_column(sa.JSON, nullable=False, default=dict)
+    # The pull change without the fields a gardien may not see (phone, email): sync.store.HIDDEN_FIELDS.
+    wire_restricted: Mapped[str | None] = mapped_column(sa.Text, deferred=True)
 
     __table_args__ = (
         sa.Index("ix_residents_site_seq", "site_id", "seq"),

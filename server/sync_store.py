@@ -4,13 +4,15 @@ The caller (the sync view) commits; everything a push writes goes through `write
 row and the change sequence were locked, so two pushes of one device serialize and seq order is commit order.
 """
 import functools
+import heapq
 import json
 import uuid
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 
 import sqlalchemy as sa
 
-from sync.store import WIRE_FIELDS, DeviceState, LogEntry, WriteSet
+from sync.pull import change_text
+from sync.store import BRIEF_FIELDS, RESTRICTED_FIELDS, WIRE_FIELDS, DeviceState, LogEntry, WriteSet
 from sync.wire import Principal, ProtocolError
 
 from . import services
@@ -24,6 +26,11 @@ TABLES = {e: m.__table__ for e, m in MODELS.items()}
 # Columns holding UUIDs, per table: strings in the protocol, uuid.UUID for the database.
 UUID_COLS = {e: frozenset(c.name for c in t.columns if isinstance(c.type, sa.Uuid)) for e, t in TABLES.items()}
 _PULL_EXTRA = ("id", "seq", "deleted")
+# UUIDs bound as their canonical text (what the protocol carries): no uuid.UUID per value on the way in.
+STR_UUID = sa.Uuid(as_uuid=False)
+# The stored pull texts (models.Synced.wire): every synced entity but events, whose site_ids live in another table.
+WIRE_ENTITIES = frozenset(e for e in MODELS if e != "event")
+_WIRE_COLS = frozenset({"wire", "wire_seq", "wire_restricted"})
 
 
 def _hex_uuid(h: str) -> str:
@@ -75,6 +82,57 @@ def _pull_columns(entity: str, dialect: str):
     return _PULL_COLUMNS[key]
 
 
+_READ_COLUMNS: dict = {}
+
+
+def _read_columns(entity: str, dialect: str, brief: bool = False):
+    """What a push loads of a table: every column but the stored texts (brief: sync.store.BRIEF_FIELDS only),
+    UUIDs read as text (converted from SQLite's 32 hex digits), the others through their types (records are
+    compared and changed in place)."""
+    key = (entity, dialect, brief)
+    if key not in _READ_COLUMNS:
+        t = TABLES[entity]
+        names, columns, hex_cols = [], [], []
+        for col in t.columns:
+            if col.name in _WIRE_COLS or (brief and col.name not in BRIEF_FIELDS):
+                continue
+            if isinstance(col.type, sa.Uuid):
+                if dialect == "postgresql":
+                    expr = sa.cast(col, sa.Text).label(col.name)
+                else:
+                    expr = sa.type_coerce(col, sa.String).label(col.name)
+                    hex_cols.append(col.name)
+            else:
+                expr = col
+            names.append(col.name)
+            columns.append(expr)
+        _READ_COLUMNS[key] = (names, columns, tuple(hex_cols))
+    return _READ_COLUMNS[key]
+
+
+def _wire_scalar(v):
+    if isinstance(v, datetime):
+        return v.astimezone(timezone.utc).isoformat()  # as a pull reads it back from the UTC column
+    if isinstance(v, date):
+        return v.isoformat()
+    if isinstance(v, uuid.UUID):
+        return str(v)
+    return v
+
+
+def wire_texts(entity: str, rec: dict) -> dict:
+    """The stored texts of a record written by a push (Python values): the same JSON a pull would make from
+    its columns (tests/server/test_sync_wire.py holds them equal)."""
+    # rec[k], not rec.get(k): a record loaded brief lacks fields, and must fail loudly rather than be sent short.
+    values = {k: _wire_scalar(rec[k]) for k in (*_PULL_EXTRA, *WIRE_FIELDS[entity])}
+    if entity == "resident":
+        values["merged_into"] = _wire_scalar(rec["merged_into"])
+    out = {"wire": change_text(entity, values), "wire_seq": rec["seq"]}
+    if entity in RESTRICTED_FIELDS:
+        out["wire_restricted"] = change_text(entity, values, True)
+    return out
+
+
 def principal_for(user: User) -> Principal:
     sites = None if user.sees_all_sites else frozenset(str(s) for s in user.site_ids)
     return Principal(str(user.id), user.role, sites)
@@ -84,8 +142,33 @@ def _u(v):
     return v if v is None or isinstance(v, uuid.UUID) else uuid.UUID(v)
 
 
+def _strs(ids):
+    return [str(i) for i in ids]
+
+
+def _bind(t, column: str, name: str):
+    """A bound parameter for a column; UUID columns take canonical text (the records' own form)."""
+    col = t.c[column]
+    return sa.bindparam(name, type_=STR_UUID if isinstance(col.type, sa.Uuid) else col.type)
+
+
 def _uuids(ids):
     return [_u(i) for i in ids]
+
+
+_STATEMENTS: dict = {}
+
+
+def _scope_clause(t, entity):
+    """Rows of the sites in the bound list `sites` (canonical UUID texts)."""
+    sites = sa.bindparam("sites", expanding=True, type_=STR_UUID)
+    if entity == "site":
+        return t.c.id.in_(sites)
+    if entity == "action":
+        return sa.or_(t.c.site_id.is_(None), t.c.site_id.in_(sites))
+    if entity == "event":
+        return sa.exists().where(event_sites.c.event_id == t.c.id, event_sites.c.site_id.in_(sites))
+    return t.c.site_id.in_(sites)
 
 
 class SqlStore:
@@ -142,76 +225,74 @@ class SqlStore:
 
     # -- loading --
 
-    def _records(self, entity, rows):
-        cols = UUID_COLS[entity]
+    def _records(self, entity, rows, brief=False):
+        names, _columns, hex_cols = _read_columns(entity, self.dialect, brief)
         out = {}
         for row in rows:
-            rec = dict(row)
-            for c in cols:
-                if rec.get(c) is not None:
-                    rec[c] = str(rec[c])
+            rec = dict(zip(names, row))
+            for c in hex_cols:
+                if rec[c] is not None:
+                    rec[c] = _hex_uuid(rec[c])
             out[rec["id"]] = rec
         if entity == "event" and out:
             for ev, site in self.session.execute(sa.select(event_sites.c.event_id, event_sites.c.site_id).where(
-                    event_sites.c.event_id.in_(_uuids(out)))):
+                    sa.type_coerce(event_sites.c.event_id, STR_UUID).in_(list(out)))):
                 out[str(ev)].setdefault("site_ids", []).append(str(site))
             for rec in out.values():
                 rec.setdefault("site_ids", [])
         return out
 
-    def load(self, entity, ids):
+    def _select(self, entity, *where, brief=False):
+        return self.session.execute(sa.select(*_read_columns(entity, self.dialect, brief)[1]).where(*where))
+
+    def load(self, entity, ids, brief=False):
         if not ids:
             return {}
         t = TABLES[entity]
-        return self._records(entity, self.session.execute(sa.select(t).where(t.c.id.in_(_uuids(ids)))).mappings())
+        rows = self._select(entity, sa.type_coerce(t.c.id, STR_UUID).in_(_strs(ids)), brief=brief)
+        return self._records(entity, rows, brief)
 
     def residents_of_households(self, household_ids):
         t = TABLES["resident"]
-        q = sa.select(t).where(t.c.household_id.in_(_uuids(household_ids)))
-        return list(self._records("resident", self.session.execute(q).mappings()).values())
+        rows = self._select("resident", sa.type_coerce(t.c.household_id, STR_UUID).in_(_strs(household_ids)))
+        return list(self._records("resident", rows).values())
 
     def attendances_for(self, event_ids, resident_ids):
         if not resident_ids:
             return []
         t = TABLES["attendance"]
-        q = sa.select(t).where(t.c.event_id.in_(_uuids(event_ids)), t.c.resident_id.in_(_uuids(resident_ids)))
-        return list(self._records("attendance", self.session.execute(q).mappings()).values())
+        rows = self._select("attendance", sa.type_coerce(t.c.event_id, STR_UUID).in_(_strs(event_ids)),
+                            sa.type_coerce(t.c.resident_id, STR_UUID).in_(_strs(resident_ids)))
+        return list(self._records("attendance", rows).values())
 
     # -- writing: one executemany per table --
 
-    def _row(self, entity, rec, now):
-        cols, known, uuids = UUID_COLS[entity], TABLES[entity].c, self._uuid_cache
-        row = {}
-        for k, v in rec.items():
-            if k in cols and v is not None and not isinstance(v, uuid.UUID):
-                u = uuids.get(v)
-                if u is None:
-                    u = uuids[v] = uuid.UUID(v)
-                v = u
-            if k in known:
-                row[k] = v
-        row["updated_at"] = now
-        return row
-
     def write(self, ws: WriteSet):
         now = self.now()
-        self._uuid_cache = {}  # a batch names the same household, site, user and device 500 times
         for entity, records in ws.inserts.items():
-            rows = [self._row(entity, r, now) for r in records]
-            for r in rows:
-                r["created_at"] = now
-            self.session.execute(sa.insert(TABLES[entity]), rows)
+            t = TABLES[entity]
+            keys = sorted({k for rec in records for k in rec if k in t.c and k not in _WIRE_COLS})
+            rows = []
+            for rec in records:
+                row = {k: rec.get(k) for k in keys}
+                row["created_at"] = row["updated_at"] = now
+                if entity in WIRE_ENTITIES:
+                    row.update(wire_texts(entity, rec))
+                rows.append(row)
+            self.session.execute(sa.insert(t).values({k: _bind(t, k, k) for k in rows[0]}), rows)
         for entity, updates in ws.updates.items():
             t = TABLES[entity]
             groups: dict[frozenset, list] = {}
             for rec_id, (rec, fields) in updates.items():
-                fields = frozenset(fields)
-                row = {"b_" + f: v for f, v in self._row(entity, {f: rec[f] for f in fields}, now).items()}
-                row["b_id"] = _u(rec_id)
-                groups.setdefault(fields, []).append(row)
-            for fields, rows in groups.items():
-                stmt = sa.update(t).where(t.c.id == sa.bindparam("b_id")).values(
-                    {f: sa.bindparam("b_" + f) for f in (*fields, "updated_at")})
+                row = {f: rec[f] for f in fields}
+                row["updated_at"] = now
+                if entity in WIRE_ENTITIES:
+                    row.update(wire_texts(entity, rec))
+                row["id"] = rec_id
+                groups.setdefault(frozenset(row), []).append({"b_" + k: v for k, v in row.items()})
+            for names, rows in groups.items():
+                stmt = sa.update(t).where(t.c.id == _bind(t, "id", "b_id")).values(
+                    {k: _bind(t, k, "b_" + k) for k in names if k != "id"})
                 self.session.execute(stmt.execution_options(synchronize_session=False), rows)
         cid, uid = _u(ws.client_id), _u(ws.user_id)
         if ws.log:
@@ -235,36 +316,68 @@ class SqlStore:
 
     # -- pull --
 
-    def _scoped(self, q, t, entity, after_seq, site_ids, include_deleted):
-        q = q.where(t.c.seq > after_seq)
-        if not include_deleted:
-            q = q.where(t.c.deleted.is_(False))
-        if site_ids is None:
-            return q
-        sites = _uuids(site_ids) or [uuid.UUID(int=0)]
-        if entity == "site":
-            return q.where(t.c.id.in_(sites))
-        if entity == "action":
-            return q.where(sa.or_(t.c.site_id.is_(None), t.c.site_id.in_(sites)))
-        if entity == "event":
-            return q.where(sa.exists().where(event_sites.c.event_id == t.c.id, event_sites.c.site_id.in_(sites)))
-        return q.where(t.c.site_id.in_(sites))
+    # Pull statements are built once per shape with bound parameters (after, up_to, sites, lim): a page runs
+    # about twenty of them, and building plus cache-keying a fresh statement each time cost more than running it.
+
+    def _pull_stmt(self, kind, entity, site_ids, up_to, include_deleted, build, limited=False):
+        key = (kind, entity, site_ids is None, up_to is None, include_deleted, limited, self.dialect)
+        stmt = _STATEMENTS.get(key)
+        if stmt is None:
+            t = TABLES[entity]
+            q = build(t).where(t.c.seq > sa.bindparam("after"))
+            if not include_deleted:
+                q = q.where(t.c.deleted.is_(False))
+            if up_to is not None:
+                q = q.where(t.c.seq <= sa.bindparam("up_to"))
+            if site_ids is not None:
+                q = q.where(_scope_clause(t, entity))
+            q = q.order_by(t.c.seq)
+            stmt = _STATEMENTS[key] = q.limit(sa.bindparam("lim")) if limited else q
+        return stmt
+
+    @staticmethod
+    def _params(after_seq, site_ids, up_to, **more):
+        params = {"after": after_seq, "up_to": up_to, **more}
+        if site_ids is not None:
+            params["sites"] = sorted(str(s) for s in site_ids) or [str(uuid.UUID(int=0))]
+        return params
 
     def change_seqs(self, entity, after_seq, site_ids, limit, include_deleted, up_to=None):
-        t = TABLES[entity]
-        q = self._scoped(sa.select(t.c.seq), t, entity, after_seq, site_ids, include_deleted)
-        if up_to is not None:
-            q = q.where(t.c.seq <= up_to)
-        return self.session.execute(q.order_by(t.c.seq).limit(limit)).scalars().all()
+        stmt = self._pull_stmt("seqs", entity, site_ids, up_to, include_deleted, lambda t: sa.select(t.c.seq), True)
+        return self.session.execute(stmt, self._params(after_seq, site_ids, up_to, lim=limit)).scalars().all()
 
-    def changes_since(self, entity, after_seq, site_ids, up_to, include_deleted):
-        t = TABLES[entity]
+    def page_bound(self, after_seq, site_ids, limit, include_deleted):
+        """The page's bound in one round trip: each table's limit + 1 lowest seqs (index range scans), merged and
+        cut by the database, which returns the limit-th and the next."""
+        key = ("bound", site_ids is None, include_deleted, self.dialect)
+        stmt = _STATEMENTS.get(key)
+        if stmt is None:
+            parts = [sa.select(self._pull_stmt("seqs", e, site_ids, None, include_deleted,
+                                               lambda t: sa.select(t.c.seq), True).subquery().c.seq) for e in TABLES]
+            seqs = sa.union_all(*parts).subquery()
+            stmt = _STATEMENTS[key] = (sa.select(seqs.c.seq).order_by(seqs.c.seq)
+                                       .offset(sa.bindparam("skip")).limit(2))
+        params = self._params(after_seq, site_ids, None, lim=limit + 1, skip=limit - 1)
+        two = self.session.execute(stmt, params).scalars().all()
+        if len(two) < 2:
+            return None, False
+        bound = two[0]
+        if two[1] > bound:
+            return bound, True
+        # Records sharing the bound's seq all go in this page: more follow only if some change lies beyond it.
+        return bound, any(self.change_seqs(e, bound, site_ids, 1, include_deleted) for e in TABLES)
+
+    def changes_since(self, entity, after_seq, site_ids, up_to, include_deleted, stale_only=False):
         names, columns, converters = _pull_columns(entity, self.dialect)
-        q = self._scoped(sa.select(*columns), t, entity, after_seq, site_ids, include_deleted)
-        if up_to is not None:
-            q = q.where(t.c.seq <= up_to)
+
+        def build(t):
+            q = sa.select(*columns)
+            return q.where(sa.or_(t.c.wire_seq.is_(None), t.c.wire_seq != t.c.seq)) if stale_only else q
+
+        stmt = self._pull_stmt(("rows", stale_only), entity, site_ids, up_to, include_deleted, build)
+        params = self._params(after_seq, site_ids, up_to)
         out = []
-        for row in self.session.execute(q.order_by(t.c.seq)):
+        for row in self.session.execute(stmt, params):
             rec = dict(zip(names, row))
             for name, convert in converters:
                 v = rec[name]
@@ -280,8 +393,65 @@ class SqlStore:
                 by_id[str(ev)]["site_ids"].append(str(site))
         return out
 
+    def wire_changes(self, entity, after_seq, site_ids, up_to, include_deleted, restricted, encode):
+        """(seq, change text) of the records changes_since would give: the stored text where it is current
+        (wire_seq = seq), read and spliced without parsing; the others serialized from their columns by
+        encode, and their texts stored for the next pull."""
+        if entity not in WIRE_ENTITIES:
+            return [(rec["seq"], encode(rec), rec["deleted"])
+                    for rec in self.changes_since(entity, after_seq, site_ids, up_to, include_deleted)]
+        stmt = self._pull_stmt(("wire", restricted), entity, site_ids, up_to, include_deleted, lambda t: sa.select(
+            t.c.seq, t.c.wire_restricted if restricted else t.c.wire, t.c.deleted).where(t.c.wire_seq == t.c.seq))
+        current = self.session.execute(stmt, self._params(after_seq, site_ids, up_to)).all()
+        stale = self.changes_since(entity, after_seq, site_ids, up_to, include_deleted, stale_only=True)
+        if not stale:
+            return current
+        self._store_texts(entity, stale)
+        return list(heapq.merge(current, [(rec["seq"], encode(rec), rec["deleted"]) for rec in stale],
+                                key=lambda p: p[0]))
+
+    def _store_texts(self, entity, recs):
+        """Keep the texts of records a pull had to serialize (written by something other than a push: review,
+        imports, seeding), guarded by their seq. A cache: on PostgreSQL it gives up at once rather than wait for
+        a row another transaction holds (a push must never wait on a pull, let alone deadlock with one)."""
+        t = TABLES[entity]
+        rows = []
+        for rec in recs:
+            texts = {"b_wire": change_text(entity, rec), "b_wire_seq": rec["seq"], "b_id": rec["id"]}
+            if entity in RESTRICTED_FIELDS:
+                texts["b_wire_restricted"] = change_text(entity, rec, True)
+            rows.append(texts)
+        values = {k[2:]: sa.bindparam(k) for k in rows[0] if k != "b_id"}
+        values["updated_at"] = t.c.updated_at  # a cache write is no change: the column's onupdate must not fire
+        # (retention reads updated_at as the record's last change: server/privacy.py)
+        stmt = sa.update(t).where(t.c.id == _bind(t, "id", "b_id"), t.c.seq == sa.bindparam("b_wire_seq")).values(
+            values)
+        try:
+            with self.session.begin_nested():
+                if self.dialect == "postgresql":
+                    self.session.execute(sa.text("SET LOCAL lock_timeout = '50ms'"))
+                self.session.execute(stmt.execution_options(synchronize_session=False), rows)
+        except sa.exc.OperationalError:
+            pass  # locked by a writer, which bumps seq anyway: the next pull serializes these again
+        finally:
+            if self.dialect == "postgresql":
+                self.session.execute(sa.text("SET LOCAL lock_timeout = DEFAULT"))
+
     def progress(self):
         return services.progress()
+
+
+def refresh_wire(session) -> int:
+    """Store the pull texts of every record lacking a current one (rows written around the push: seeding,
+    imports); returns how many. Pulls do the same for the records they meet, so this only saves that first
+    pull its serializing."""
+    store, count = SqlStore(session), 0
+    for entity in sorted(WIRE_ENTITIES):
+        stale = store.changes_since(entity, 0, None, None, True, stale_only=True)
+        for i in range(0, len(stale), 2000):
+            store._store_texts(entity, stale[i:i + 2000])
+        count += len(stale)
+    return count
 
 
 # -- head office's review: merges, conflict resolutions. Each change takes a seq so it reaches devices. --

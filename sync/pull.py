@@ -1,24 +1,31 @@
 """compute_pull: the changes of the principal's sites after a cursor, merged across tables in seq order."""
 import heapq
 
-from .store import ENTITIES, HIDDEN_FIELDS, WIRE_FIELDS, Store
-from .wire import Principal, PullResult, decode_cursor, encode_cursor, scope_hash
+from .store import ENTITIES, HIDDEN_FIELDS, RESTRICTED_FIELDS, WIRE_FIELDS, Store
+from .wire import WIRE_JSON, Principal, PullResult, decode_cursor, encode_cursor, scope_hash
 
 
-def _shape(entity: str, fields: tuple):
-    """A fast record -> change function for one entity and role: the store gives wire values already."""
+def change_fields(entity: str, restricted: bool) -> tuple:
+    """The data fields of an entity's change: all of them, or the restricted variant's."""
+    hidden = RESTRICTED_FIELDS.get(entity, ()) if restricted else ()
+    return tuple(f for f in WIRE_FIELDS[entity] if f not in hidden)
 
-    def change(rec) -> dict:
-        if rec["deleted"]:
-            out = {"entity": entity, "id": rec["id"], "seq": rec["seq"], "deleted": True, "data": None}
-            if entity == "resident" and rec.get("merged_into"):
-                out["merged_into"] = rec["merged_into"]
-            return out
-        get = rec.get
-        return {"entity": entity, "id": rec["id"], "seq": rec["seq"], "deleted": False,
-                "data": {f: get(f) for f in fields}}
 
-    return change
+def change(entity: str, rec: dict, fields: tuple) -> dict:
+    """A record (wire values) as a pull change: its whole current state, or a tombstone."""
+    if rec["deleted"]:
+        out = {"entity": entity, "id": rec["id"], "seq": rec["seq"], "deleted": True, "data": None}
+        if entity == "resident" and rec.get("merged_into"):
+            out["merged_into"] = rec["merged_into"]
+        return out
+    get = rec.get
+    return {"entity": entity, "id": rec["id"], "seq": rec["seq"], "deleted": False,
+            "data": {f: get(f) for f in fields}}
+
+
+def change_text(entity: str, rec: dict, restricted: bool = False) -> str:
+    """The change as JSON text: what a store may keep per record and a pull splices in as it is."""
+    return WIRE_JSON.encode(change(entity, rec, change_fields(entity, restricted)))
 
 
 def _page_bound(store: Store, after: int, sites, limit: int, include_deleted: bool):
@@ -33,7 +40,11 @@ def _page_bound(store: Store, after: int, sites, limit: int, include_deleted: bo
             lowest = heapq.nsmallest(limit + 1, heapq.merge(lowest, found))
     if len(lowest) <= limit:
         return seqs, None, False
-    return seqs, lowest[limit - 1], lowest[limit] > lowest[limit - 1]
+    bound = lowest[limit - 1]
+    if lowest[limit] > bound:
+        return seqs, bound, True
+    # Records sharing the bound's seq all go in this page: more follow only if some change lies beyond it.
+    return seqs, bound, any(store.change_seqs(e, bound, sites, 1, include_deleted) for e in ENTITIES)
 
 
 def compute_pull(store: Store, principal: Principal, client_id: str, cursor: str | None, limit: int) -> PullResult:
@@ -47,22 +58,34 @@ def compute_pull(store: Store, principal: Principal, client_id: str, cursor: str
         seq, cursor_scope = decode_cursor(cursor)
         if cursor_scope == scope:
             after, reset = seq, False
+    # The device first: a push of the same device waits here, never midway (the store may write while pulling).
+    device = store.lock_device(client_id, principal.user_id)
     sites, include_deleted = principal.site_ids, not reset
-    seqs, bound, has_more = _page_bound(store, after, sites, limit, include_deleted)
+    if hasattr(store, "page_bound"):  # the store finds it in one query
+        bound, has_more = store.page_bound(after, sites, limit, include_deleted)
+        seqs = dict.fromkeys(ENTITIES, (after + 1,))
+    else:
+        seqs, bound, has_more = _page_bound(store, after, sites, limit, include_deleted)
     hidden = HIDDEN_FIELDS.get(principal.role, {})
-    streams = []
+    stored = getattr(store, "wire_changes", None)
+    streams, delivered = [], {}
     for entity, found in seqs.items():
         if bound is not None and found[0] > bound:
             continue
-        rows = store.changes_since(entity, after, sites, bound, include_deleted)
+        restricted = entity in hidden
+        if stored is not None:
+            rows = stored(entity, after, sites, bound, include_deleted, restricted,
+                          lambda rec, e=entity, r=restricted: change_text(e, rec, r))
+        else:
+            rows = [(rec["seq"], change_text(entity, rec, restricted), rec["deleted"])
+                    for rec in store.changes_since(entity, after, sites, bound, include_deleted)]
         if rows:
-            shape = _shape(entity, tuple(f for f in WIRE_FIELDS[entity] if f not in hidden.get(entity, ())))
-            streams.append([(r["seq"], shape(r)) for r in rows])
-    changes = [c for _seq, c in heapq.merge(*streams, key=lambda t: t[0])]
-    last_seq = changes[-1]["seq"] if changes else after
-    device = store.lock_device(client_id, principal.user_id)
+            streams.append(rows)
+            delivered[entity] = sum(1 for row in rows if not row[2])
+    merged = list(heapq.merge(*streams, key=lambda t: t[0]))
+    last_seq = merged[-1][0] if merged else after
     device.last_pull_at = store.now()
     store.save_device(device)
     scope_sites = None if sites is None else sorted(sites)
     return PullResult(encode_cursor(last_seq, scope), has_more, reset, device.last_applied,
-                      {"role": principal.role, "sites": scope_sites}, store.progress(), changes)
+                      {"role": principal.role, "sites": scope_sites}, store.progress(), [row[1] for row in merged], delivered)

@@ -92,12 +92,17 @@ class _Batch:
                     households_for_names.add(args["household_id"])
                 if op == "attendance.create":
                     events.add(args["event_id"])
-        # Residents merged away: their references follow merged_into.
-        self.records = {e: self.store.load(e, ids) for e, ids in refs.items()}
+        # Records this batch may change are loaded whole (their pull text is rewritten from them); the others are
+        # only checked (exists, deleted, site, household, merged_into), so the store may load them brief.
+        touched = {UPDATE_OPS.get(m.op) or DELETE_OPS.get(m.op) for m, _a in valid}
+        if events:
+            touched.add("attendance")  # a check-in after a deleted one revives that row
+        self.records = {e: self.store.load(e, ids, brief=e not in touched) for e, ids in refs.items()}
         residents = self.records.setdefault("resident", {})
+        # Residents merged away: their references follow merged_into.
         missing = {r["merged_into"] for r in residents.values() if r.get("merged_into")} - set(residents)
         if missing:
-            residents.update(self.store.load("resident", missing))
+            residents.update(self.store.load("resident", missing, brief="resident" not in touched))
         for e in ("household", "action", "event", "site", "visit", "engagement", "attendance", "headcount"):
             self.records.setdefault(e, {})
         if households_for_names:

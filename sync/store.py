@@ -19,8 +19,17 @@ WIRE_FIELDS = {
     "headcount": ("event_id", "site_id", "category", "count", "counted_at"),
 }
 ENTITIES = tuple(WIRE_FIELDS)
+# What a brief load (Store.load) gives at least: what apply_push reads of a record it only refers to.
+BRIEF_FIELDS = ("id", "seq", "deleted", "site_id", "household_id", "resident_id", "event_id", "merged_into",
+                "duplicate_of", "name_key", "client_id", "site_ids")
 # Fields a role may not receive.
 HIDDEN_FIELDS = {"gardien": {"resident": ("phone", "email")}}
+# Per entity, the fields the restricted variant of a change leaves out. A store may keep two texts per record
+# (full, restricted): that holds only while every role hiding fields of an entity hides the same ones.
+RESTRICTED_FIELDS: dict[str, tuple] = {}
+for _hidden in HIDDEN_FIELDS.values():
+    for _entity, _fields in _hidden.items():
+        assert RESTRICTED_FIELDS.setdefault(_entity, _fields) == _fields, "one restricted variant per entity"
 
 
 @dataclass
@@ -74,8 +83,10 @@ class Store(Protocol):
     def next_seq(self, count: int) -> int:
         """Reserve count values of the change sequence (in commit order) and return the first."""
 
-    def load(self, entity: str, ids) -> dict[str, dict]:
-        """Records by id (deleted ones too), ids as strings."""
+    def load(self, entity: str, ids, brief: bool = False) -> dict[str, dict]:
+        """Records by id (deleted ones too), ids as strings. brief: the push only checks them, never changes
+        them, so a store may leave out what a check never reads (free text, contact details, field versions);
+        BRIEF_FIELDS lists what it must give."""
 
     def residents_of_households(self, household_ids) -> list[dict]: ...
 
@@ -94,6 +105,13 @@ class Store(Protocol):
         values (ids as strings, times in ISO 8601): id, seq, deleted, merged_into (residents) and WIRE_FIELDS."""
 
     def progress(self) -> dict: ...
+
+    # Optional: page_bound(after_seq, site_ids, limit, include_deleted) -> (bound, has_more): the limit-th lowest
+    # seq of all entities' changes after after_seq (None when at most limit remain) and whether changes follow
+    # the bound; compute_pull otherwise finds them with change_seqs.
+    # Optional: wire_changes(entity, after_seq, site_ids, up_to, include_deleted, restricted, encode) ->
+    # [(seq, change JSON text, deleted)]: the same records as changes_since, already serialized (stored texts where the
+    # store keeps them, encode(record) for the others). compute_pull uses it when the store has it.
 
 
 class InMemoryStore:
@@ -138,7 +156,7 @@ class InMemoryStore:
         self.tables[entity][rec["id"]] = rec
         return rec
 
-    def load(self, entity, ids):
+    def load(self, entity, ids, brief=False):
         table = self.tables[entity]
         return {i: copy.deepcopy(table[i]) for i in ids if i in table}
 

@@ -85,12 +85,24 @@ class PullResult:
     last_applied: int
     scope: dict
     progress: dict
-    changes: list[dict]
+    change_texts: list[str]  # each change as JSON text, in seq order: spliced into the body unparsed
+    delivered: dict = field(default_factory=dict)  # entity -> records sent whole (not tombstones) in this page
+
+    @property
+    def changes(self) -> list[dict]:
+        return [json.loads(t) for t in self.change_texts]
+
+    def _head(self) -> dict:
+        return {"cursor": self.cursor, "has_more": self.has_more, "reset": self.reset,
+                "last_applied": self.last_applied, "scope": self.scope, "progress": wire_value(self.progress)}
 
     def to_wire(self) -> dict:
-        return {"cursor": self.cursor, "has_more": self.has_more, "reset": self.reset,
-                "last_applied": self.last_applied, "scope": self.scope, "progress": wire_value(self.progress),
-                "changes": self.changes}
+        return {**self._head(), "changes": self.changes}
+
+    def to_json(self) -> str:
+        """The response body: the head encoded, then the changes' texts joined as they are (no parse, no encode)."""
+        head = WIRE_JSON.encode(self._head())
+        return head[:-1] + ',"changes":[' + ",".join(self.change_texts) + "]}"
 
 
 def wire_value(v):
@@ -108,6 +120,8 @@ def wire_value(v):
     return str(v)
 
 
+# The encoder of pull changes (stored texts and the response around them): compact, UTF-8 kept as is.
+WIRE_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 _CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)  # made once: hot path
 
 

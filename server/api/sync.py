@@ -123,8 +123,9 @@ def pull():
     cfg = current_app.config
     client_id, cursor, limit = parse_pull(_body(), cfg["SYNC_PULL_MAX_LIMIT"], cfg["SYNC_PULL_DEFAULT_LIMIT"])
     result = compute_pull(SqlStore(db.session), principal_for(current_user), client_id, cursor, limit)
-    residents = sum(1 for c in result.changes if c["entity"] == "resident" and not c["deleted"])
+    residents = result.delivered.get("resident", 0)
     if residents:  # one audit row per page that delivers residents, with counts (server/audit.py)
         audit.record("sync.pull", f"device:{client_id}", {"residents": residents, "reset": result.reset})
     db.session.commit()
-    return result.to_wire()
+    # The changes are stored JSON texts: joined into the body as they are, never parsed and encoded again.
+    return current_app.response_class(result.to_json(), mimetype="application/json")

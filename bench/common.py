@@ -328,13 +328,13 @@ def _process(cmd: list[str], env: dict, port: int, probe: str, log: Path):
 
 
 @contextmanager
-def palier_server(db_url: str, workdir: Path, threads: int = 4):
-    """Palier under gunicorn (one gthread worker: keep-alive, like Kinto's waitress) on a free loopback port."""
+def palier_server(db_url: str, workdir: Path, threads: int = 4, workers: int = 1, env_extra: dict | None = None):
+    """Palier under gunicorn (gthread workers: keep-alive, like Kinto's waitress) on a free loopback port."""
     port = free_port()
     env = {**os.environ, "DATABASE_URL": db_url, "PALIER_SECRET_KEY": SECRET,
            "PALIER_INSTANCE_PATH": str(workdir / "instance"),
-           "PALIER_JOBS_URL": f"sqlite:///{workdir / 'jobs.sqlite3'}"}
-    cmd = [str(VENV_BIN / "gunicorn"), "-b", f"127.0.0.1:{port}", "-w", "1", "-k", "gthread",
+           "PALIER_JOBS_URL": f"sqlite:///{workdir / 'jobs.sqlite3'}", **(env_extra or {})}
+    cmd = [str(VENV_BIN / "gunicorn"), "-b", f"127.0.0.1:{port}", "-w", str(workers), "-k", "gthread",
            "--threads", str(threads), "--keep-alive", "30", "--timeout", "300", "server:create_app()"]
     with _process(cmd, env, port, "/api/auth/me", workdir / "palier.log") as base:
         yield base

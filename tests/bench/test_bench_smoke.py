@@ -72,3 +72,15 @@ def test_pwa_budgets_bench_really_saves_and_pulls_in_chromium():
     assert s["isolated"] is True  # the fine timers the figures rely on
     assert result["offline_reload_ms"]["runs"] == 1 and result["offline_reload_ms"]["median"] > 0
     assert result["sizes"]["js_gz"] > 0 and set(result["ratios"]) >= {"save_p95_vs_put_p95", "pull_speed_vs_bulk"}
+
+
+def test_load_run_stores_every_visit_once_with_several_workers():
+    from bench import load_sync
+
+    result = load_sync.run(db=KIND, devices=5, workers=2, threads=2, batches=2, size=5, households=10)
+
+    # run() raises on any 5xx, connection error, wrong answer or wrong count; the figures are what it counted
+    assert result["errors"] == []
+    assert result["visits_stored"] == result["visits_expected"] == 5 * 2 * 5
+    assert result["push_requests"] == 5 * 2 * 2  # each batch sent twice, the second answered as replayed
+    assert result["pull_requests"] >= 5 and result["pulled_changes_min"] >= 10 + 20 + 3 + 1

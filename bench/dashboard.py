@@ -186,12 +186,14 @@ def run(db: str = "sqlite", households: int = 100_000, visits: int = 300_000, ca
         statements = [s for s in captured if not s[0].lstrip().upper().startswith(("BEGIN", "COMMIT", "ROLLBACK"))]
 
         def palier(_r):
-            t = time.perf_counter()
+            t, cpu = time.perf_counter(), time.process_time()
             r = client.get("/api/dashboard", headers=headers)
-            seconds = time.perf_counter() - t
+            seconds, cpu = time.perf_counter() - t, time.process_time() - cpu
             if r.status_code != 200 or r.get_json()["engaged"] != body["engaged"]:
                 raise c.BenchError("dashboard changed between calls")
-            return {"seconds": seconds, "bytes": len(r.get_data())}
+            # This process's CPU time: on SQLite it holds the database work too, and a loaded machine
+            # stretches the wall time much more than it.
+            return {"seconds": seconds, "cpu_seconds": cpu, "bytes": len(r.get_data())}
 
         def raw_sql(_r):
             conn = env.engine.raw_connection()
@@ -215,6 +217,7 @@ def run(db: str = "sqlite", households: int = 100_000, visits: int = 300_000, ca
         "db": db, "sizes": sizes, "seed_seconds": round(seed_seconds, 1), "calls": len(p),
         "statements": len(statements), "answer_bytes": raw["palier"][0]["bytes"],
         "palier_p50_s": c.median(p), "palier_p95_s": _percentile(p, 0.95),
+        "palier_cpu_p50_s": c.median([x["cpu_seconds"] for x in raw["palier"]]),
         "raw_sql_p50_s": c.median(q), "raw_sql_p95_s": _percentile(q, 0.95),
         "palier_over_raw_p50": c.median(p) / c.median(q) if c.median(q) else None,
         "budget_p95_s": BUDGET_P95_SECONDS, "within_budget": _percentile(p, 0.95) <= BUDGET_P95_SECONDS,
@@ -225,10 +228,11 @@ def run(db: str = "sqlite", households: int = 100_000, visits: int = 300_000, ca
 def table(results: list[dict]) -> str:
     rows = [[r["db"], r["sizes"]["households"], r["sizes"]["visits"], r["sizes"]["engagements"], r["calls"],
              r["statements"], r["palier_p50_s"], r["palier_p95_s"], r["raw_sql_p50_s"], r["raw_sql_p95_s"],
-             r["palier_over_raw_p50"], "yes" if r["within_budget"] else "NO"] for r in results]
+             r["palier_over_raw_p50"], r["palier_cpu_p50_s"], "yes" if r["within_budget"] else "NO"]
+            for r in results]
     return c.markdown_table(["db", "households", "visits", "engagements", "calls", "SQL statements",
                              "/api/dashboard p50 s", "p95 s", "raw SQL p50 s", "raw SQL p95 s",
-                             "dashboard / raw SQL (p50)", "p95 ≤ 1 s"], rows)
+                             "dashboard / raw SQL (p50)", "server process CPU p50 s", "p95 ≤ 1 s"], rows)
 
 
 def main(argv=None) -> None:

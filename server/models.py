@@ -198,6 +198,8 @@ class Resident(Synced, db.Model):
     __table_args__ = (
         sa.Index("ix_residents_site_seq", "site_id", "seq"),
         sa.Index("ix_residents_household_key", "household_id", "name_key"),
+        # Who an engagement counts as, read from the index alone by the dashboard (server/office.py).
+        sa.Index("ix_residents_person", "id", "deleted", "duplicate_of"),
     )
 
 
@@ -241,8 +243,9 @@ class Visit(Synced, db.Model):
     consent_recontact: Mapped[bool] = mapped_column(sa.Boolean, nullable=False, default=False)
     note: Mapped[str] = mapped_column(sa.String(500), nullable=False, default="")
 
+    # ix_visits_week: the dashboard's visits per week and outcome, read from the index alone.
     __table_args__ = (sa.Index("ix_visits_site_seq", "site_id", "seq"),
-                      sa.Index("ix_visits_visited_at", "visited_at"))
+                      sa.Index("ix_visits_week", "visited_at", "deleted", "outcome", "site_id"))
 
 
 class Event(Synced, db.Model):

@@ -10,7 +10,8 @@ export function backoffDelay(failures, random = Math.random) {
 }
 
 export function createSyncManager({ db, transport, appVersion, onChange, onAuthRequired, win = globalThis }) {
-  let running = null;
+  let running = null; // the current run and the follow-up asked for during it, as one promise
+  let again = false; // asked for while a run was going: it may have read the outbox before the new record
   let failures = 0;
   let retryTimer = null;
   let periodTimer = null;
@@ -23,25 +24,43 @@ export function createSyncManager({ db, transport, appVersion, onChange, onAuthR
     return syncOnce(db, transport, { appVersion });
   }
 
-  async function run() {
-    if (stopped) return;
-    if (running) return running;
+  // One sync; true when it went through. A failure schedules the retry with backoff (or asks to log in again).
+  async function attempt() {
     clearTimeout(retryTimer);
-    running = (async () => {
-      try {
-        await once();
-        failures = 0;
-      } catch (err) {
-        if (err instanceof AuthError) onAuthRequired?.(err);
-        else if (err instanceof RetryableError || err.name === 'TypeError') {
-          failures += 1;
-          retryTimer = setTimeout(run, backoffDelay(failures));
-        }
-      } finally {
-        running = null;
-        onChange?.();
+    try {
+      await once();
+      failures = 0;
+      return true;
+    } catch (err) {
+      if (err instanceof AuthError) onAuthRequired?.(err);
+      else if (err instanceof RetryableError || err.name === 'TypeError') {
+        failures += 1;
+        retryTimer = setTimeout(run, backoffDelay(failures));
       }
-    })();
+      return false;
+    } finally {
+      onChange?.();
+    }
+  }
+
+  // Requests during a run are coalesced into one follow-up run right after it, never an overlapping one. After a
+  // failure none runs at once (it would meet the same outage): the backoff's retry, a login or the next request does.
+  async function loop() {
+    try {
+      do {
+        again = false;
+        if (!(await attempt())) break;
+      } while (again && !stopped);
+    } finally {
+      again = false;
+      running = null;
+    }
+  }
+
+  function run() {
+    if (stopped) return Promise.resolve();
+    if (running) { again = true; return running; }
+    running = loop();
     return running;
   }
 

@@ -96,7 +96,8 @@ async function registerServiceWorker() {
   navigator.serviceWorker.addEventListener('controllerchange', () => {
     if (hadController && !reloading) { reloading = true; globalThis.location.reload(); }
   });
-  // The worker has no business logic: on a Background Sync event it asks an open page to sync.
+  // Background Sync: with this page open the worker asks it to sync (its status bar shows the run); with no page
+  // open the worker pushes the outbox itself, through this same sync client (sync/background.js).
   navigator.serviceWorker.addEventListener('message', (e) => { if (e.data?.type === 'SYNC') manager?.run(); });
   globalThis.addEventListener('online', () => reg.update().catch(() => {}));
 }

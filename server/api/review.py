@@ -136,6 +136,11 @@ def _queue(model):
     return rows, {"total": total, "page": args["page"], "per_page": args["per_page"]}
 
 
+def _columns(row) -> dict:
+    """A row's own columns as a dict, to which a list adds names and labels."""
+    return {c.key: getattr(row, c.key) for c in sa.inspect(row).mapper.column_attrs}
+
+
 def _user_names(ids) -> dict:
     ids = {i for i in ids if i is not None}
     if not ids:
@@ -229,7 +234,7 @@ def list_conflicts():
     rows, meta = _queue(Conflict)
     names = _user_names([u for c in rows for u in (c.kept_by, c.lost_by, c.resolved_by)])
     labels = _labels((c.entity, c.entity_id) for c in rows)
-    items = [{**{k: getattr(c, k) for k in ConflictSchema().fields if hasattr(c, k)}, "label": labels.get((c.entity, c.entity_id), ""),
+    items = [{**_columns(c), "label": labels.get((c.entity, c.entity_id), ""),
               "kept_by_name": names.get(c.kept_by), "lost_by_name": names.get(c.lost_by),
               "resolved_by_name": names.get(c.resolved_by)} for c in rows]
     return {"items": ConflictSchema().dump(items, many=True), **meta}
@@ -249,7 +254,7 @@ def list_rejections():
     names = _user_names([u for r in rows for u in (r.user_id, r.resolved_by)])
     refs = {r.id: _rejection_ref(r) for r in rows}
     labels = _labels(refs.values())
-    items = [{**{k: getattr(r, k) for k in RejectionSchema().fields if hasattr(r, k)},
+    items = [{**_columns(r),
               "label": labels.get(refs[r.id], ""), "user_name": names.get(r.user_id),
               "resolved_by_name": names.get(r.resolved_by)} for r in rows]
     return {"items": RejectionSchema().dump(items, many=True), **meta}

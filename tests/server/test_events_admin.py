@@ -221,3 +221,28 @@ def test_list_pages_and_filters(office, world):
     bad = office.get(f"{URL}?from=demain")
     assert bad.status_code == 422 and "from" in bad.get_json()["error"]["details"]
     assert office.get(f"{URL}?colour=red").status_code == 422
+
+
+def test_edits_and_cancellation_reach_a_device_that_pulled_before(office, world, as_role):
+    gardien = as_role("gardien")
+    device = str(uuid.uuid4())
+
+    def pull(cursor):
+        changes = {}
+        while True:
+            page = gardien.post("/api/sync/pull", json={"client_id": device, "cursor": cursor}).get_json()
+            changes.update({c["id"]: c for c in page["changes"] if c["entity"] == "event"})
+            cursor = page["cursor"]
+            if not page["has_more"]:
+                return changes, cursor
+
+    first, cursor = pull(None)
+    ev = world["own_event"]
+    assert first[ev]["data"]["title"] == "Atelier own"
+    assert pull(cursor)[0] == {}  # up to date
+    assert office.patch(f"{URL}/{ev}", json={"title": "Atelier tricot", "place": "Salle B"}).status_code == 200
+    edited, cursor = pull(cursor)
+    assert (edited[ev]["data"]["title"], edited[ev]["data"]["place"]) == ("Atelier tricot", "Salle B")
+    assert office.post(f"{URL}/{ev}/cancel").status_code == 200
+    cancelled, _ = pull(cursor)
+    assert cancelled[ev]["data"]["status"] == "cancelled" and cancelled[ev]["seq"] > edited[ev]["seq"]

@@ -4,6 +4,7 @@ import { precacheAndRoute, cleanupOutdatedCaches, createHandlerBoundToURL } from
 import { registerRoute, NavigationRoute } from 'workbox-routing';
 import { notice, safePath } from './public/notice.js';
 import { backgroundPush } from './sync/background.js';
+import { onSubscriptionChange } from './public/renew.js';
 
 precacheAndRoute(self.__WB_MANIFEST);
 cleanupOutdatedCaches();
@@ -45,6 +46,12 @@ self.addEventListener('push', (event) => {
     actions: unsubscribe ? [{ action: 'unsubscribe', title: 'Se désabonner' }] : [],
     data: { url: safePath(data.url), unsubscribe_url: unsubscribe },
   }));
+});
+
+// The push service replaced (or expired) this browser's subscription: subscribe again with the same key and move
+// every consent to it on the server (public/renew.js), keeping its kinds and a resident's link.
+self.addEventListener('pushsubscriptionchange', (event) => {
+  event.waitUntil(onSubscriptionChange(event, self.registration.pushManager).catch(() => {}));
 });
 
 // A click opens the event's public page; "Se désabonner" opens the page that withdraws with the link's token.

@@ -319,16 +319,19 @@ def test_staff_shows_reminders_qr_code_offline(live, phone):
     page.get_by_role("link", name="Montrer le QR code des rappels").click()
     qr = page.get_by_role("img", name=re.compile("QR code"))
     qr.wait_for()
-    # Drawn as a phone camera would see it, then decoded.
-    size, gray = page.evaluate("""async () => {
+    assert decode_qr(page) == [f"{live.url}/agenda/vauban"]
+
+
+def decode_qr(page, n=400) -> list[str]:
+    """The page's QR code drawn as a phone camera would see it (n x n grey pixels), then decoded."""
+    size, gray = page.evaluate("""async (n) => {
       const xml = new XMLSerializer().serializeToString(document.querySelector('svg.qr'));
       const img = new Image();
       img.src = 'data:image/svg+xml;charset=utf-8,' + encodeURIComponent(xml);
       await img.decode();
-      const n = 400; const c = document.createElement('canvas'); c.width = n; c.height = n;
+      const c = document.createElement('canvas'); c.width = n; c.height = n;
       const g = c.getContext('2d'); g.drawImage(img, 0, 0, n, n);
       const px = g.getImageData(0, 0, n, n).data;
       return [n, Array.from({ length: n * n }, (_, i) => px[4 * i])];
-    }""")
-    found = zxingcpp.read_barcodes(memoryview(bytes(gray)).cast("B", (size, size)))
-    assert [b.text for b in found] == [f"{live.url}/agenda/vauban"]
+    }""", n)
+    return [b.text for b in zxingcpp.read_barcodes(memoryview(bytes(gray)).cast("B", (size, size)))]

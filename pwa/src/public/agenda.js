@@ -3,7 +3,8 @@
 import { html } from 'htm/preact';
 import { useEffect, useState } from 'preact/hooks';
 import * as api from './api.js';
-import { CONSENT_TEXT, CONSENT_VERSION, optIn, optOut, support, MESSAGES } from './push.js';
+import { CONSENT_TEXT, CONSENT_VERSION, linkSubscription, optIn, optOut, support, MESSAGES } from './push.js';
+import { renewIfChanged } from './renew.js';
 import { KINDS, dayText, kindLabel, whenText } from './notice.js';
 
 // /agenda/<code>, /agenda/<code>/events/<id>, /agenda/<code>/unsubscribe (token in the fragment): null otherwise.
@@ -33,7 +34,15 @@ function EventRow({ code, e }) {
 
 export function AgendaPage({ code }) {
   const [res, setRes] = useState(null);
+  const [link, setLink] = useState(() => linkToken(globalThis.location.hash));
   useEffect(() => { api.agenda(code).then(setRes); }, [code]);
+  useEffect(() => { api.mirrorSubscriptions(); }, []);
+  useEffect(() => {
+    // A second QR code scanned into the tab already open changes only the fragment: no new page load.
+    const onHash = () => { const t = linkToken(globalThis.location.hash); if (t) setLink(t); };
+    globalThis.addEventListener('hashchange', onHash);
+    return () => globalThis.removeEventListener('hashchange', onHash);
+  }, []);
   useTitle(res?.agenda ? `Agenda — ${res.agenda.site.name}` : 'Agenda');
   if (!res) return html`<p class="muted">Chargement de l’agenda…</p>`;
   if (res.error) return html`<h1>Agenda</h1><p class="error" role="alert">${res.error}</p>`;
@@ -44,7 +53,7 @@ export function AgendaPage({ code }) {
     <h2>Prochains événements</h2>
     ${events.length === 0 ? html`<p class="muted">Aucun événement prévu pour le moment.</p>`
       : html`<ul class="list">${events.map((e) => html`<${EventRow} code=${code} e=${e} />`)}</ul>`}
-    <${Reminders} code=${code} kinds=${kinds} offline=${res.offline} />`;
+    <${Reminders} code=${code} kinds=${kinds} offline=${res.offline} link=${link} />`;
 }
 
 export function EventPage({ code, id }) {
@@ -69,12 +78,21 @@ export function EventPage({ code, id }) {
     <${Reminders} code=${code} kinds=${KINDS.map(([k]) => k)} offline=${res.offline} />`;
 }
 
+const LINKED_TEXT = 'Vos rappels sont rattachés à votre fiche d’habitant : ils seront effacés avec vos données si vous le demandez.';
+const LINK_TEXT = 'Ce QR code vous a été montré pour vous : vos rappels seront rattachés à votre fiche d’habitant, '
+  + 'pour être effacés avec vos données si vous le demandez. Il sert une seule fois, dans les 30 minutes.';
+const LINK_OFFLINE = 'Hors connexion : rattacher vos rappels à votre fiche demande le réseau. Rouvrez ce QR code avec du réseau.';
+
 function useTitle(title) {
   useEffect(() => { document.title = `${title} · Palier`; }, [title]);
 }
 
-// The opt-in form, or, when this browser already agreed, what it receives and how to stop.
-function Reminders({ code, kinds, offline }) {
+// The opt-in form, or, when this browser already agreed, what it receives and how to stop. `link` is a staff's
+// per-resident token from the URL fragment: used once after the opt-in (or with one tap when already subscribed),
+// then dropped from the page and the address bar; never written anywhere.
+function Reminders({ code, kinds, offline, link: linkFromUrl = null }) {
+  const [link, setLink] = useState(linkFromUrl);
+  const [linkError, setLinkError] = useState('');
   const [mine, setMine] = useState(() => api.subscriptionOf(code));
   const [chosen, setChosen] = useState(() => new Set(kinds));
   const [consent, setConsent] = useState(false);
@@ -83,18 +101,43 @@ function Reminders({ code, kinds, offline }) {
   const [done, setDone] = useState('');
   const [busy, setBusy] = useState(false);
   const supported = support();
+  useEffect(() => { if (linkFromUrl) { setLink(linkFromUrl); setLinkError(''); setDone(''); } }, [linkFromUrl]);
   useEffect(() => {
     if (!mine && !offline && supported === 'ok') api.vapidKey().then((r) => setKey(r.key || null));
   }, [mine, offline]);
+  useEffect(() => {
+    if (mine && !offline) renewIfChanged().then((r) => { if (r?.gone.includes(code)) setMine(null); }).catch(() => {});
+  }, []);
+
+  // True once tied; a token that can never serve again is forgotten (an outage leaves it for another try).
+  async function tie() {
+    setLinkError('');
+    const res = await linkSubscription(code, link);
+    if (res.final || res.linked) {
+      setLink(null);
+      globalThis.history.replaceState(null, '', globalThis.location.pathname);
+    }
+    if (res.linked) { setMine(res.linked); return true; }
+    setLinkError(res.error);
+    return false;
+  }
+  async function tieNow() {
+    setError(''); setDone(''); setBusy(true);
+    const ok = await tie();
+    setBusy(false);
+    if (ok) setDone('Rappels rattachés à votre fiche.');
+  }
 
   async function submit(ev) {
     ev.preventDefault();
     setError(''); setDone(''); setBusy(true);
     const res = await optIn({ code, kinds: kinds.filter((k) => chosen.has(k)), consent, key });
-    setBusy(false);
-    if (res.error) { setError(res.error); return; }
+    if (res.error) { setBusy(false); setError(res.error); return; }
     setMine(res.subscribed); setConsent(false);
-    setDone('Rappels activés. Vous pouvez vous désabonner ici ou depuis chaque notification.');
+    const linked = link ? await tie() : false;
+    setBusy(false);
+    setDone(`${linked ? 'Rappels activés et rattachés à votre fiche d’habitant : ils seront effacés avec vos données si '
+      + 'vous le demandez.' : 'Rappels activés.'} Vous pouvez vous désabonner ici ou depuis chaque notification.`);
   }
   async function stop() {
     setError(''); setDone(''); setBusy(true);
@@ -106,12 +149,17 @@ function Reminders({ code, kinds, offline }) {
   }
   const toggle = (k) => { const s = new Set(chosen); if (s.has(k)) s.delete(k); else s.add(k); setChosen(s); };
   const alerts = html`${error && html`<p class="error" role="alert">${error}</p>`}
+    ${linkError && html`<p class="error" role="alert">${mine ? 'Vos rappels ne sont pas rattachés à votre fiche. ' : ''}${linkError}</p>`}
     ${done && html`<p class="ok" role="status">${done}</p>`}`;
+  const linkNote = link && html`<p class="warn">${offline ? LINK_OFFLINE : LINK_TEXT}</p>`;
 
   if (mine) {
     return html`<section class="card" aria-labelledby="rappels"><h2 id="rappels">Rappels</h2>
       <p>Ce téléphone reçoit les rappels de cet agenda depuis le ${dayText(mine.consent_at)} pour :
         ${mine.kinds.map(kindLabel).join(', ')}.</p>
+      ${mine.linked_at && html`<p class="muted">${LINKED_TEXT}</p>`}
+      ${linkNote}
+      ${link && !offline && html`<button class="btn primary big" type="button" onClick=${tieNow} disabled=${busy}>Rattacher mes rappels à ma fiche</button>`}
       ${alerts}
       <button class="btn danger big" type="button" onClick=${stop} disabled=${busy}>Se désabonner</button></section>`;
   }
@@ -126,6 +174,7 @@ function Reminders({ code, kinds, offline }) {
         onChange=${(e) => setConsent(e.currentTarget.checked)} /><span>${CONSENT_TEXT}
         <em class="muted"> (texte version ${CONSENT_VERSION})</em></span></label>
       <p class="muted">Votre navigateur vous demandera ensuite l’autorisation d’afficher des notifications.</p>
+      ${linkNote}
       ${alerts}
       <button class="btn primary big" type="submit" disabled=${busy}>Recevoir les rappels</button>
     </form></section>`;
@@ -153,6 +202,12 @@ export function UnsubscribePage({ code, token }) {
   return html`<h1>Désabonnement</h1>
     <p class="ok" role="status">${res.unknown ? 'Ce lien de désabonnement n’est plus valable : aucun rappel n’est lié à ce lien.'
       : 'Vous êtes désabonné(e) : vous ne recevrez plus de rappels de cet agenda.'}</p>${back}`;
+}
+
+// The staff's per-resident link: /agenda/<code>#lien=<token> (server/api/privacy.py).
+export function linkToken(hash) {
+  const m = /^#?lien=([A-Za-z0-9_-]{1,200})$/.exec(hash || '');
+  return m ? m[1] : null;
 }
 
 export function PublicApp({ route }) {

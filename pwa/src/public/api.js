@@ -1,5 +1,6 @@
 // The residents' side of the server (no login) and what this browser keeps of it: the last agenda seen of each
 // site (so it opens offline) and the unsubscribe token of each consent. Nothing of the staff app is read here.
+import { mirror } from './mirror.js';
 
 const SUBS_KEY = 'palier-agenda-subscriptions';
 const cacheKey = (code) => `palier-agenda:${code}`;
@@ -65,6 +66,11 @@ export async function vapidKey() {
 
 export const subscribe = (body) => call('POST', '/api/public/subscriptions', body);
 export const unsubscribe = (token) => call('POST', '/api/public/subscriptions/unsubscribe', { token });
+// Ties a consent to the resident of a staff's push link (both tokens in the body, never in a URL).
+export const link = (unsubscribeToken, linkToken) => call('POST', '/api/public/subscriptions/link',
+  { unsubscribe_token: unsubscribeToken, link_token: linkToken });
+// Moves a consent to the browser's new push subscription (see renew.js).
+export const renew = (token, subscription) => call('POST', '/api/public/subscriptions/renew', { token, subscription });
 
 // This browser's consents, by site code: {token, kinds, consent_at, consent_text_version}.
 export const subscriptions = () => read(SUBS_KEY) || {};
@@ -72,6 +78,7 @@ export const subscriptionOf = (code) => subscriptions()[code] || null;
 
 export function keepSubscription(code, record) {
   write(SUBS_KEY, { ...subscriptions(), [code]: record });
+  mirrorSubscriptions();
 }
 
 export function forgetSubscription(code, token) {
@@ -79,4 +86,11 @@ export function forgetSubscription(code, token) {
   if (!all[code] || (token && all[code].token !== token)) return;
   delete all[code];
   write(SUBS_KEY, all);
+  mirrorSubscriptions();
+}
+
+// The service worker's copy of the tokens (mirror.js); also run when a page opens, for consents kept before it.
+export function mirrorSubscriptions() {
+  if (!globalThis.indexedDB) return Promise.resolve();
+  return mirror(subscriptions()).catch(() => { /* private mode or full: only a renewal by the worker is lost */ });
 }

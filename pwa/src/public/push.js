@@ -25,7 +25,7 @@ export function support() {
   return g.Notification.permission === 'denied' ? 'denied' : 'ok';
 }
 
-function keyBytes(b64url) {
+export function keyBytes(b64url) {
   const b64 = b64url.replace(/-/g, '+').replace(/_/g, '/') + '='.repeat((4 - (b64url.length % 4)) % 4);
   return Uint8Array.from(globalThis.atob(b64), (c) => c.charCodeAt(0));
 }
@@ -59,7 +59,8 @@ export async function optIn({ code, kinds, consent, key }) {
   const res = await api.subscribe({ subscription: subscription.toJSON(), site_code: code, kinds, consent: true, consent_text_version: CONSENT_VERSION });
   if (res.status !== 201) return { error: res.message };
   const { token, consent_at: at, consent_text_version: version } = res.body;
-  api.keepSubscription(code, { token, kinds: res.body.kinds, consent_at: at, consent_text_version: version });
+  // The endpoint lets the page notice a subscription the push service replaced (renew.js).
+  api.keepSubscription(code, { token, kinds: res.body.kinds, consent_at: at, consent_text_version: version, endpoint: subscription.endpoint });
   return { subscribed: api.subscriptionOf(code) };
 }
 
@@ -85,4 +86,28 @@ export async function optOut(code, token) {
     } catch { /* the server no longer sends anything to it anyway */ }
   }
   return res.status === 404 ? { unknown: true } : { withdrawn_at: res.body.withdrawn_at };
+}
+
+// A staff's per-resident link (the QR code's fragment): what each answer means for the resident, in French.
+export const LINK_MESSAGES = {
+  link_expired: 'Ce QR code a déjà servi ou a expiré (il est valable 30 minutes, une seule fois). Demandez-en un '
+    + 'nouveau à votre gardien ou à l’équipe de proximité.',
+  link_mismatch: 'Ce QR code ne correspond pas à cet agenda. Demandez-en un nouveau à votre gardien ou à l’équipe '
+    + 'de proximité.',
+  unknown_token: 'Ce QR code n’est pas reconnu. Demandez-en un nouveau à votre gardien ou à l’équipe de proximité.',
+};
+
+// Ties this browser's consent to the resident of `linkToken`. `final` says the token can never serve again (the
+// page then forgets it); a network failure or a server error leaves it usable for another try.
+export async function linkSubscription(code, linkToken) {
+  const mine = api.subscriptionOf(code);
+  if (!mine) return { error: MESSAGES.consent, final: false };
+  const res = await api.link(mine.token, linkToken);
+  if (res.status === 200) {
+    api.keepSubscription(code, { ...mine, linked_at: new Date().toISOString() });
+    return { linked: api.subscriptionOf(code) };
+  }
+  const reason = res.body?.error?.code;
+  if ([404, 409, 422].includes(res.status)) return { error: LINK_MESSAGES[reason] || LINK_MESSAGES.unknown_token, final: true };
+  return { error: res.message, final: false };
 }

@@ -6,6 +6,10 @@ import { record } from '../outbox.js';
 import { uuid } from '../outbox.js';
 import { Header, Loading, useApp, useQuery, hhLabel, personName, short } from './common.js';
 import { OUTCOMES, label } from './labels.js';
+import { ResidentQr } from './agendaqr.js';
+
+// Who may ask the server for a resident's push link (server/api/privacy.py, push_link: FIELD_ROLES).
+const PUSH_LINK_ROLES = ['gardien', 'staff'];
 
 export function Sites() {
   const list = useQuery((db) => q.sites(db));
@@ -46,6 +50,8 @@ export function Household({ id }) {
   const visits = useQuery((db) => q.visitsOf(db, id), [id]);
   const [first, setFirst] = useState('');
   const [last, setLast] = useState('');
+  const [qrFor, setQrFor] = useState(null);
+  const canLink = PUSH_LINK_ROLES.includes(app.user.role);
   if (hh === undefined) return html`<${Loading} />`;
   if (!hh) return html`<p>Logement introuvable sur ce téléphone.</p>`;
   async function addResident(e) {
@@ -60,9 +66,12 @@ export function Household({ id }) {
     <a class="btn primary big" href=${`#/visit/${id}`}>Nouvelle visite</a>
     <h2>Habitants</h2>
     <ul class="list">${(residents || []).map((r) => html`<li class="row split">
-      <span><strong>${personName(r)}</strong>${r._n ? html` <em class="tag">en attente</em>` : ''}</span>
+      <span><strong>${personName(r)}</strong>${r._n ? html` <em class="tag">en attente</em>` : ''}
+      ${canLink && html`<br /><button class="btn small" type="button" aria-expanded=${qrFor === r.id}
+        onClick=${() => setQrFor(qrFor === r.id ? null : r.id)}>QR des rappels</button>`}</span>
       <span class="actions"><a class="btn" href=${`#/resident/${r.id}`}>Modifier</a>
-      <a class="btn" href=${`#/engage/${r.id}`}>Engager</a></span></li>`)}</ul>
+      <a class="btn" href=${`#/engage/${r.id}`}>Engager</a></span></li>
+      ${qrFor === r.id && html`<li><${ResidentQr} resident=${r} siteId=${hh.site_id} onClose=${() => setQrFor(null)} /></li>`}`)}</ul>
     <form class="card" onSubmit=${addResident}>
       <h3>Ajouter un habitant</h3>
       <label class="field"><span>Prénom</span><input name="first_name" value=${first} onInput=${(e) => setFirst(e.currentTarget.value)} autocomplete="off" /></label>

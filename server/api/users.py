@@ -113,6 +113,7 @@ def update_user(user_id):
       responses:
         200: {content: {application/json: {schema: UserSchema}}}
         404: {content: {application/json: {schema: ErrorSchema}}}
+        409: {content: {application/json: {schema: ErrorSchema}}}
         422: {content: {application/json: {schema: ErrorSchema}}}
     """
     user = db.session.get(User, user_id)

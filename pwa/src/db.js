@@ -1,5 +1,5 @@
 // Owns IndexedDB: one database per user, schema upgrades step by version, and the pulled records' stores.
-import { openDB, deleteDB } from 'idb';
+import { openDB, deleteDB, unwrap } from 'idb';
 
 export const ENTITIES = ['site', 'action', 'household', 'resident', 'engagement', 'visit', 'event',
   'attendance', 'headcount'];
@@ -52,6 +52,12 @@ export async function openUserDb(userId) {
 export async function dropUserDb(db, userId) {
   db.close();
   await deleteDB(dbName(userId));
+}
+
+// The plain IDBObjectStore under idb's wrapper, for bulk writes (a pull page): its requests cost no promise and no
+// listeners each; their outcome is the transaction's (a failed request aborts it, and tx.done rejects).
+export function rawStore(tx, name) {
+  return unwrap(tx.objectStore(name));
 }
 
 export async function getMeta(db, key) {

@@ -1,6 +1,6 @@
 // The device's side of docs/PROTOCOL.md: push the outbox in order, pull until has_more is false, drop what the
 // server decided, re-apply what is still pending. The transport is a parameter: post(path, body) -> {status, body}.
-import { ENTITIES } from '../db.js';
+import { ENTITIES, rawStore } from '../db.js';
 import { applyLocal, OPS, STORES } from '../outbox.js';
 
 export const PUSH_BATCH = 500;
@@ -152,25 +152,35 @@ export async function push(db, transport, { appVersion = '0.0.0', batch = PUSH_B
   }
 }
 
-// Applies one pull page in one transaction: put or delete by (entity, id), idempotent.
+// Applies one pull page in one transaction: put or delete by (entity, id), idempotent. The transaction covers only
+// the stores the page writes; the writes are issued at once on the plain stores, and only the commit is awaited.
 export async function applyPage(db, page) {
-  const tx = db.transaction(STORES, 'readwrite');
+  const present = new Set();
+  for (const c of page.changes) present.add(c.entity);
+  const entities = ENTITIES.filter((e) => page.reset || present.has(e));
+  const tx = db.transaction([...entities, 'local', 'meta'], 'readwrite');
+  const stores = Object.fromEntries(entities.map((e) => [e, rawStore(tx, e)]));
+  const local = rawStore(tx, 'local');
   if (page.reset) {
-    for (const e of ENTITIES) tx.objectStore(e).clear();
-    tx.objectStore('local').clear();
+    for (const e of entities) stores[e].clear();
+    local.clear();
+  } else {
+    // The server's copy replaces a local change's mark. The marks are few: read once, in the same round trip as
+    // the writes (a request issued first is answered first), never probed per row.
+    const marks = local.getAllKeys();
+    marks.onsuccess = () => {
+      if (!marks.result.length) return;
+      const marked = new Set(marks.result.map(([e, id]) => `${e}\u0000${id}`));
+      for (const c of page.changes) if (marked.has(`${c.entity}\u0000${c.id}`)) local.delete([c.entity, c.id]);
+    };
   }
-  const stores = Object.fromEntries(ENTITIES.map((e) => [e, tx.objectStore(e)]));
-  const local = tx.objectStore('local');
-  // The server's copy replaces a local change's mark; the marks are few, so they are read once, not probed per row.
-  const marked = new Set(page.reset ? [] : (await local.getAllKeys()).map(([e, id]) => `${e}\u0000${id}`));
   for (const c of page.changes) {
     const store = stores[c.entity];
     if (!store) continue; // an entity this version does not know yet
     if (c.deleted) store.delete(c.id);
     else store.put({ ...c.data, id: c.id, seq: c.seq });
-    if (marked.has(`${c.entity}\u0000${c.id}`)) local.delete([c.entity, c.id]);
   }
-  const meta = tx.objectStore('meta');
+  const meta = rawStore(tx, 'meta');
   meta.put(page.cursor, 'cursor');
   if (page.progress) meta.put(page.progress, 'progress');
   if (page.scope) meta.put(page.scope, 'scope');

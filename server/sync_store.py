@@ -348,24 +348,27 @@ class SqlStore:
 
     def page_bound(self, after_seq, site_ids, limit, include_deleted):
         """The page's bound in one round trip: each table's limit + 1 lowest seqs (index range scans), merged and
-        cut by the database, which returns the limit-th and the next."""
+        cut by the database; also which tables have changes in the page, so that the others are not asked."""
         key = ("bound", site_ids is None, include_deleted, self.dialect)
         stmt = _STATEMENTS.get(key)
         if stmt is None:
-            parts = [sa.select(self._pull_stmt("seqs", e, site_ids, None, include_deleted,
-                                               lambda t: sa.select(t.c.seq), True).subquery().c.seq) for e in TABLES]
+            parts = []
+            for entity in TABLES:
+                sub = self._pull_stmt("seqs", entity, site_ids, None, include_deleted, lambda t: sa.select(t.c.seq),
+                                      True).subquery()
+                parts.append(sa.select(sa.literal(entity).label("entity"), sub.c.seq))
             seqs = sa.union_all(*parts).subquery()
-            stmt = _STATEMENTS[key] = (sa.select(seqs.c.seq).order_by(seqs.c.seq)
-                                       .offset(sa.bindparam("skip")).limit(2))
-        params = self._params(after_seq, site_ids, None, lim=limit + 1, skip=limit - 1)
-        two = self.session.execute(stmt, params).scalars().all()
-        if len(two) < 2:
-            return None, False
-        bound = two[0]
-        if two[1] > bound:
-            return bound, True
+            stmt = _STATEMENTS[key] = (sa.select(seqs.c.entity, seqs.c.seq).order_by(seqs.c.seq)
+                                       .limit(sa.bindparam("lim")))
+        lowest = self.session.execute(stmt, self._params(after_seq, site_ids, None, lim=limit + 1)).all()
+        if len(lowest) <= limit:
+            return None, False, {e for e, _s in lowest}
+        bound = lowest[limit - 1][1]
+        entities = {e for e, s in lowest if s <= bound}
+        if lowest[limit][1] > bound:
+            return bound, True, entities
         # Records sharing the bound's seq all go in this page: more follow only if some change lies beyond it.
-        return bound, any(self.change_seqs(e, bound, site_ids, 1, include_deleted) for e in TABLES)
+        return bound, any(self.change_seqs(e, bound, site_ids, 1, include_deleted) for e in TABLES), set(TABLES)
 
     def changes_since(self, entity, after_seq, site_ids, up_to, include_deleted, stale_only=False):
         names, columns, converters = _pull_columns(entity, self.dialect)
@@ -400,15 +403,18 @@ class SqlStore:
         if entity not in WIRE_ENTITIES:
             return [(rec["seq"], encode(rec), rec["deleted"])
                     for rec in self.changes_since(entity, after_seq, site_ids, up_to, include_deleted)]
-        stmt = self._pull_stmt(("wire", restricted), entity, site_ids, up_to, include_deleted, lambda t: sa.select(
-            t.c.seq, t.c.wire_restricted if restricted else t.c.wire, t.c.deleted).where(t.c.wire_seq == t.c.seq))
-        current = self.session.execute(stmt, self._params(after_seq, site_ids, up_to)).all()
+        def build(t):  # the text only where it is current: NULL marks a record to serialize from its columns
+            text = t.c.wire_restricted if restricted else t.c.wire
+            return sa.select(t.c.seq, sa.case((t.c.wire_seq == t.c.seq, text)), t.c.deleted)
+
+        stmt = self._pull_stmt(("wire", restricted), entity, site_ids, up_to, include_deleted, build)
+        rows = self.session.execute(stmt, self._params(after_seq, site_ids, up_to)).all()
+        if all(r[1] is not None for r in rows):
+            return rows
         stale = self.changes_since(entity, after_seq, site_ids, up_to, include_deleted, stale_only=True)
-        if not stale:
-            return current
         self._store_texts(entity, stale)
-        return list(heapq.merge(current, [(rec["seq"], encode(rec), rec["deleted"]) for rec in stale],
-                                key=lambda p: p[0]))
+        return list(heapq.merge([r for r in rows if r[1] is not None],
+                                [(rec["seq"], encode(rec), rec["deleted"]) for rec in stale], key=lambda p: p[0]))
 
     def _store_texts(self, entity, recs):
         """Keep the texts of records a pull had to serialize (written by something other than a push: review,

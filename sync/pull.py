@@ -61,9 +61,9 @@ def compute_pull(store: Store, principal: Principal, client_id: str, cursor: str
     # The device first: a push of the same device waits here, never midway (the store may write while pulling).
     device = store.lock_device(client_id, principal.user_id)
     sites, include_deleted = principal.site_ids, not reset
-    if hasattr(store, "page_bound"):  # the store finds it in one query
-        bound, has_more = store.page_bound(after, sites, limit, include_deleted)
-        seqs = dict.fromkeys(ENTITIES, (after + 1,))
+    if hasattr(store, "page_bound"):  # the store finds it in one query, with the entities the page holds
+        bound, has_more, entities = store.page_bound(after, sites, limit, include_deleted)
+        seqs = dict.fromkeys((e for e in ENTITIES if e in entities), (after + 1,))
     else:
         seqs, bound, has_more = _page_bound(store, after, sites, limit, include_deleted)
     hidden = HIDDEN_FIELDS.get(principal.role, {})

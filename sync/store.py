@@ -106,9 +106,9 @@ class Store(Protocol):
 
     def progress(self) -> dict: ...
 
-    # Optional: page_bound(after_seq, site_ids, limit, include_deleted) -> (bound, has_more): the limit-th lowest
-    # seq of all entities' changes after after_seq (None when at most limit remain) and whether changes follow
-    # the bound; compute_pull otherwise finds them with change_seqs.
+    # Optional: page_bound(after_seq, site_ids, limit, include_deleted) -> (bound, has_more, entities): the
+    # limit-th lowest seq of all entities' changes after after_seq (None when at most limit remain), whether
+    # changes follow the bound, and the entities with changes up to it; compute_pull otherwise uses change_seqs.
     # Optional: wire_changes(entity, after_seq, site_ids, up_to, include_deleted, restricted, encode) ->
     # [(seq, change JSON text, deleted)]: the same records as changes_since, already serialized (stored texts where the
     # store keeps them, encode(record) for the others). compute_pull uses it when the store has it.

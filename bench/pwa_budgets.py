@@ -1,13 +1,15 @@
 """The PWA's budgets, side by side in one run in headless Chromium (Debian's) on this machine:
 offline reload to a usable screen, saving a visit vs a raw IndexedDB put, applying a 10,000-record pull vs a raw
-bulk put, JS+CSS gzipped, and Lighthouse (mobile) when `npx lighthouse` runs here.
+bulk put, JS+CSS gzipped, and Lighthouse (mobile) on the login page and on each field screen of a logged-in phone
+(installed on first use under ~/.cache/palier-bench, or $PALIER_BENCH_TOOLS; never in pwa/node_modules).
 
-    .venv/bin/python -m bench.pwa_budgets [--runs 9]
+    .venv/bin/python -m bench.pwa_budgets [--runs 9] [--no-lighthouse | --only-lighthouse]
 
 The app's own modules (pwa/src/outbox.js, sync/client.js, db.js) are bundled by esbuild for the in-page timings,
 so the code measured is the code shipped; the raw baselines use IndexedDB directly in the same page.
 """
 import argparse
+import contextlib
 import gzip
 import http.server
 import json
@@ -17,6 +19,7 @@ import statistics
 import subprocess
 import tempfile
 import threading
+import time
 from pathlib import Path
 
 from flask_migrate import upgrade
@@ -174,20 +177,43 @@ def shipped_sizes(dist: Path) -> dict:
     return {"js_gz": size["js"], "css_gz": size["css"]}
 
 
-def lighthouse(url: str) -> dict | str:
-    """Lighthouse mobile (default form factor) with the system Chromium; a plain reason string when it cannot run."""
-    # Lighthouse is a benchmark tool, not an app dependency: installed here on demand, not by `npm ci`.
-    if not (PWA / "node_modules" / ".bin" / "lighthouse").exists():
-        proc = subprocess.run(["npm", "install", "--no-save", "--no-audit", "--no-fund", "lighthouse@^12.8.2"],
-                              cwd=PWA, capture_output=True, text=True, timeout=600)
-        if proc.returncode != 0:
+# Lighthouse is a benchmark tool, not an app dependency: installed on demand in a directory of its own, never in
+# pwa/node_modules (the app's lock file describes that tree, and `npm ci` or another install there would prune it).
+TOOLS = Path(os.environ.get("PALIER_BENCH_TOOLS") or Path.home() / ".cache" / "palier-bench")
+LIGHTHOUSE = "lighthouse@^12.8.2"
+
+# The field screens behind the login, audited as a logged-in phone opens them (hash routes of pwa/src/ui/app.js).
+SCREENS = {"Mes sites": "/#/", "site (logements)": "/#/site/{site}", "logement": "/#/hh/{household}",
+           "visite": "/#/visit/{household}", "agenda": "/#/events", "événement (pointage)": "/#/event/{event}",
+           "engagement": "/#/engage/{resident}", "progrès": "/#/progress", "synchro": "/#/sync"}
+
+
+def lighthouse_cli() -> Path | str:
+    """The Lighthouse CLI under TOOLS, installed there on first use; a plain reason string when it cannot be."""
+    cli = TOOLS / "node_modules" / ".bin" / "lighthouse"
+    if not cli.exists():
+        TOOLS.mkdir(parents=True, exist_ok=True)
+        proc = subprocess.run(["npm", "install", "--prefix", str(TOOLS), "--no-audit", "--no-fund", LIGHTHOUSE],
+                              capture_output=True, text=True, timeout=600)
+        if proc.returncode != 0 or not cli.exists():
             return f"not run: lighthouse could not be installed: {proc.stderr.strip()[-300:]}"
+    return cli
+
+
+def lighthouse(url: str, port: int | None = None) -> dict | str:
+    """Lighthouse mobile (default form factor) with the system Chromium; a plain reason string when it cannot run.
+    With `port`, it audits in the Chromium already listening there and keeps its storage (a logged-in phone's
+    session, IndexedDB and service worker); otherwise in a fresh profile (a signed-out phone)."""
+    cli = lighthouse_cli()
+    if isinstance(cli, str):
+        return cli
     out = Path(tempfile.mkdtemp()) / "lh.json"
     env = {**os.environ, "CHROME_PATH": CHROMIUM}
+    browser = ([f"--port={port}", "--disable-storage-reset"] if port else
+               ["--chrome-flags=--headless=new --no-sandbox --disable-gpu"])
     proc = subprocess.run(
-        ["npx", "--no-install", "lighthouse", url, "--output=json", f"--output-path={out}", "--quiet",
-         "--only-categories=performance,accessibility,best-practices",
-         "--chrome-flags=--headless=new --no-sandbox --disable-gpu"], cwd=PWA, env=env, capture_output=True,
+        [str(cli), url, "--output=json", f"--output-path={out}", "--quiet",
+         "--only-categories=performance,accessibility,best-practices", *browser], env=env, capture_output=True,
         text=True, timeout=300)
     if proc.returncode != 0 or not out.exists():
         return f"not run: lighthouse exited {proc.returncode}: {(proc.stderr or proc.stdout).strip()[-300:]}"
@@ -197,11 +223,103 @@ def lighthouse(url: str) -> dict | str:
     serious = [a["id"] for a in report["audits"].values()
                if a.get("details", {}).get("debugData", {}).get("impact") in ("serious", "critical")
                and a.get("score") == 0]
-    return {**scores, "axe_serious": serious, "lighthouse": report.get("lighthouseVersion")}
+    below = [a["id"] for a in report["audits"].values()
+             if a.get("score") is not None and a["score"] < 0.9 and a.get("scoreDisplayMode") in ("binary", "numeric")]
+    metrics = {k: round(report["audits"][k]["numericValue"], 3 if k == "cumulative-layout-shift" else None)
+               for k in ("first-contentful-paint", "largest-contentful-paint", "total-blocking-time",
+                         "cumulative-layout-shift") if k in report["audits"]}
+    return {**scores, "axe_serious": serious, "audits_below_90": below, "metrics": metrics,
+            "lighthouse": report.get("lighthouseVersion")}
+
+
+@contextlib.contextmanager
+def devtools_chromium(profile: Path):
+    """A headless system Chromium with a profile of its own, listening on a DevTools port (yielded)."""
+    proc = subprocess.Popen([CHROMIUM, "--headless=new", *CHROMIUM_ARGS, "--remote-debugging-port=0",
+                             f"--user-data-dir={profile}", "about:blank"], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    try:
+        active = profile / "DevToolsActivePort"
+        deadline = time.monotonic() + 30
+        while not (active.exists() and active.read_text().strip()):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"Chromium did not open its DevTools port (exit {proc.poll()})")
+            time.sleep(0.1)
+        yield int(active.read_text().split()[0])
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def lighthouse_screens(base_url: str, data: Dataset) -> dict:
+    """Lighthouse on each field screen behind the login: a phone logs in and syncs in a Chromium of its own, which
+    Lighthouse then drives on the same DevTools port. Each screen is first checked to show its own heading, not
+    the login form, so that a score is never the login page's under another name."""
+    ids = {"site": data.site_id, "household": data.households[0], "event": data.event_id,
+           "resident": data.residents[0]}
+    with tempfile.TemporaryDirectory() as profile, devtools_chromium(Path(profile)) as port:
+        headings = {}
+        with sync_playwright() as pw:
+            b = pw.chromium.connect_over_cdp(f"http://127.0.0.1:{port}")
+            page = b.contexts[0].new_page()
+            page.goto(base_url + "/")
+            login(page)
+            wait_synced(page)
+            wait_controlled(page)
+            for name, path in SCREENS.items():
+                page.goto(base_url + path.format(**ids))
+                page.reload()
+                page.locator("main h1").first.wait_for()
+                if page.locator("input[type=password]").count():
+                    raise RuntimeError(f"{name}: the login form is shown, not the screen")
+                headings[name] = page.locator("main h1").first.inner_text()
+            page.close()
+            b.close()  # connected over CDP: disconnects, the browser and its profile stay for Lighthouse
+        return {name: {"url": path.format(**ids), "heading": headings[name],
+                       **_as_dict(lighthouse(base_url + path.format(**ids), port=port))}
+                for name, path in SCREENS.items()}
+
+
+def _as_dict(result: dict | str) -> dict:
+    return result if isinstance(result, dict) else {"error": result}
+
+
+def timings(base_url: str, bundle: str, runs: int, saves: int, pull_size: int, pull_runs: int) -> dict:
+    """Offline reloads of the logged-in app, then the storage timings, in one headless Chromium."""
+    results = {}
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        ctx = b.new_context(base_url=base_url, bypass_csp=True, **PHONE)
+        ctx.add_init_script(USABLE_PROBE)
+        page = ctx.new_page()
+        page.goto("/")
+        login(page)
+        wait_synced(page)
+        wait_controlled(page)
+        ctx.set_offline(True)
+        reloads = []
+        for _ in range(runs + 1):  # the first one warms the caches and is not counted
+            page.goto("/#/")
+            page.reload()
+            page.wait_for_function("window.__usable !== undefined", timeout=30_000)
+            reloads.append(page.evaluate("window.__usable"))
+        results["offline_reload_ms"] = {"median": statistics.median(reloads[1:]), "max": max(reloads[1:]),
+                                        "runs": runs}
+        # The storage timings need no app server: a cross-origin-isolated page of the same browser, where
+        # performance.now() is precise to 5 µs rather than 100 µs (a save is about 1 ms).
+        with IsolatedOrigin() as origin:
+            spage = b.new_context(**PHONE).new_page()
+            spage.goto(origin)
+            spage.add_script_tag(content=bundle)
+            results["storage"] = spage.evaluate(TIMINGS, {"saves": saves, "pullSize": pull_size,
+                                                          "pullRuns": pull_runs})
+        results["chromium"] = b.version
+        b.close()
+    return results
 
 
 def run(runs: int = 9, saves: int = 1000, pull_size: int = 10_000, pull_runs: int = 5,
-        with_lighthouse: bool = True) -> dict:
+        with_lighthouse: bool = True, with_timings: bool = True) -> dict:
     """Builds the app, measures every budget side by side, and returns the figures with their ratios."""
     build_pwa()
     dist = PWA / "dist"
@@ -209,39 +327,16 @@ def run(runs: int = 9, saves: int = 1000, pull_size: int = 10_000, pull_runs: in
     schema_app = create_app({"SQLALCHEMY_DATABASE_URI": url, "SECRET_KEY": "bench-budgets-" * 4})
     with schema_app.app_context():
         upgrade()
-    bundle = bench_bundle()
     results = {"sizes": shipped_sizes(dist)}
     with LiveServer(url, dist) as server:
-        Dataset(server)
-        with sync_playwright() as pw:
-            b = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-            ctx = b.new_context(base_url=server.url, bypass_csp=True, **PHONE)
-            ctx.add_init_script(USABLE_PROBE)
-            page = ctx.new_page()
-            page.goto("/")
-            login(page)
-            wait_synced(page)
-            wait_controlled(page)
-            ctx.set_offline(True)
-            reloads = []
-            for _ in range(runs + 1):  # the first one warms the caches and is not counted
-                page.goto("/#/")
-                page.reload()
-                page.wait_for_function("window.__usable !== undefined", timeout=30_000)
-                reloads.append(page.evaluate("window.__usable"))
-            results["offline_reload_ms"] = {"median": statistics.median(reloads[1:]), "max": max(reloads[1:]),
-                                            "runs": runs}
-            # The storage timings need no app server: a cross-origin-isolated page of the same browser, where
-            # performance.now() is precise to 5 µs rather than 100 µs (a save is about 1 ms).
-            with IsolatedOrigin() as origin:
-                spage = b.new_context(**PHONE).new_page()
-                spage.goto(origin)
-                spage.add_script_tag(content=bundle)
-                results["storage"] = spage.evaluate(TIMINGS, {"saves": saves, "pullSize": pull_size,
-                                                              "pullRuns": pull_runs})
-            results["chromium"] = b.version
-            b.close()
+        data = Dataset(server)
+        if with_timings:
+            results.update(timings(server.url, bench_bundle(), runs, saves, pull_size, pull_runs))
         results["lighthouse"] = lighthouse(server.url + "/") if with_lighthouse else "not run (--no-lighthouse)"
+        if with_lighthouse:
+            results["lighthouse_screens"] = lighthouse_screens(server.url, data)
+    if not with_timings:
+        return results
     s = results["storage"]
     results["ratios"] = {"save_p95_vs_put_p95": s["save_p95"] / s["put_p95"],
                          "save_median_vs_put_median": s["save_median"] / s["put_median"],
@@ -259,9 +354,10 @@ def main():
     ap.add_argument("--pull-runs", type=int, default=5)
     ap.add_argument("--pull-size", type=int, default=10_000)
     ap.add_argument("--no-lighthouse", action="store_true", help="skip Lighthouse (it is slow and measured apart)")
+    ap.add_argument("--only-lighthouse", action="store_true", help="Lighthouse alone: the login page and each screen")
     args = ap.parse_args()
     results = run(runs=args.runs, saves=args.saves, pull_size=args.pull_size, pull_runs=args.pull_runs,
-                  with_lighthouse=not args.no_lighthouse)
+                  with_lighthouse=not args.no_lighthouse, with_timings=not args.only_lighthouse)
     print(json.dumps(results, indent=2, ensure_ascii=False))
 
 

@@ -33,7 +33,7 @@ export const KINDS = {
       ['Présents nommés', (r) => fmtInt(r.named_attendance), 'num'], ['Comptés', (r) => fmtInt(r.head_count), 'num']],
   },
   engagements: {
-    title: 'Engagements', filters: ['site_id', 'action_id'], selects: [['status', 'Statut', ENGAGEMENT_STATUSES]],
+    title: 'Engagements', filters: ['site_id', 'action_id', 'from', 'to'], selects: [['status', 'Statut', ENGAGEMENT_STATUSES]],
     columns: [['Début', (r) => fmtDate(r.started_on)], ['Habitant', person], ['Action', (r) => r.action_name],
       ['Site', (r) => r.site_name], ['Rôle', (r) => label(ENGAGEMENT_ROLES, r.role)],
       ['Statut', (r) => label(ENGAGEMENT_STATUSES, r.status)], ['Fin', (r) => (r.ended_on ? fmtDate(r.ended_on) : '')]],
@@ -84,9 +84,9 @@ function Attendance({ id }) {
   return html`<div class="card" data-t="attendance"><h2>Présences : ${data.title}</h2>
     <p>${fmtInt(data.named_attendance)} présents nommés · ${fmtInt(data.head_count)} comptés
       ${byCat.length > 0 && `(${byCat.map(([c, n]) => `${fmtInt(n)} ${CATEGORIES[c] || c}`).join(', ')})`}</p>
-    ${data.attendances.length === 0 ? html`<p class="muted">Aucune présence nommée.</p>` : html`<table class="grid">
+    ${data.items.length === 0 ? html`<p class="muted">Aucune présence nommée.</p>` : html`<table class="grid">
       <thead><tr><th>Habitant</th><th>Site</th><th>Pointé le</th></tr></thead>
-      <tbody>${data.attendances.map((a) => html`<tr key=${a.id}><td>${person(a)}</td><td>${a.site_name}</td>
+      <tbody>${data.items.map((a) => html`<tr key=${a.id}><td>${person(a)}</td><td>${a.site_name}</td>
         <td>${fmtDateTime(a.checked_in_at)}</td></tr>`)}</tbody></table>`}
   </div>`;
 }

@@ -17,17 +17,17 @@ export function Team() {
 }
 
 function Devices() {
-  const { data, error, reload } = useFetch('/api/devices');
-  const items = Array.isArray(data) ? data : data?.items;
+  // The API answers a plain array, stalest first; its user carries `name` (the account's display name).
+  const { data: items, error, reload } = useFetch('/api/devices');
   const stale = (items || []).filter((d) => d.stale).length;
   return html`<div class="head"><h2>Appareils</h2><button class="btn small" type="button" onClick=${reload}>Actualiser</button></div>
     ${stale > 0 && html`<p class="warn" role="status" data-t="stale-count">${stale === 1 ? '1 appareil n’a pas' : `${stale} appareils n’ont pas`} synchronisé depuis plusieurs jours.</p>`}
     <${ErrorBox} error=${error} />
-    ${data === undefined ? html`<${Loading} />` : items && html`<table class="grid" data-t="devices">
+    ${items === undefined ? html`<${Loading} />` : items && html`<table class="grid" data-t="devices">
       <thead><tr><th>Personne</th><th>Rôle</th><th>Sites</th><th>Dernière synchro</th><th class="num">En attente</th><th>Version</th></tr></thead>
       <tbody>${items.length === 0 ? html`<tr><td colspan="6" class="muted">Aucun appareil n’a encore synchronisé.</td></tr>`
         : items.map((d) => html`<tr key=${d.client_id} class=${d.stale ? 'stale' : ''}>
-          <td>${d.user?.display_name || d.user?.name || d.user?.email}</td><td>${label(USER_ROLES, d.user?.role)}</td>
+          <td>${d.user.name}</td><td>${label(USER_ROLES, d.user.role)}</td>
           <td>${(d.sites || []).map((s) => s.name).join(', ')}</td>
           <td>${fmtDateTime(d.last_sync_at)}${d.stale && html` <strong class="tag bad">${d.days_since_sync === null || d.days_since_sync === undefined
             ? 'jamais synchronisé' : `il y a ${fmtInt(d.days_since_sync)} j`}</strong>`}</td>

@@ -27,9 +27,13 @@ export function EventPage({ id }) {
   const atts = useQuery((db) => q.attendancesOf(db, id), [id]);
   const hcs = useQuery((db) => q.headcountsOf(db, id), [id]);
   const mySites = (app.scopeSites || []).filter((s) => !ev || (ev.site_ids || []).includes(s));
-  const people = useQuery((db) => q.residentsOfSites(db, mySites, search), [id, search, mySites.join()]);
+  // The residents list waits for the event (its sites narrow the list), and the page waits for every part:
+  // a list arriving after the form would push it down under the user's thumb (a layout shift).
+  const people = useQuery((db) => (ev ? q.residentsOfSites(db, mySites, search) : Promise.resolve(undefined)),
+    [id, search, mySites.join(), Boolean(ev)]);
   if (ev === undefined) return html`<${Loading} />`;
   if (!ev) return html`<p>Événement introuvable sur ce téléphone.</p>`;
+  if (people === undefined || atts === undefined || hcs === undefined) return html`<${Loading} />`;
   const checked = new Set((atts || []).map((a) => a.resident_id));
 
   async function checkIn(r) {

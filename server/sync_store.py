@@ -6,6 +6,7 @@ row and the change sequence were locked, so two pushes of one device serialize a
 import functools
 import heapq
 import json
+import re
 import uuid
 from datetime import date, datetime, timezone
 
@@ -140,6 +141,21 @@ def principal_for(user: User) -> Principal:
 
 def _u(v):
     return v if v is None or isinstance(v, uuid.UUID) else uuid.UUID(v)
+
+
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def _storable(v):
+    """A rejected mutation's args as head office will see them: NUL and lone surrogates (the usual reason it
+    was rejected) become U+FFFD, since no database stores them and the record must not fail the whole push."""
+    if isinstance(v, str):
+        return _UNSTORABLE.sub("\ufffd", v)
+    if isinstance(v, dict):
+        return {_storable(k): _storable(x) for k, x in v.items()}
+    if isinstance(v, list):
+        return [_storable(x) for x in v]
+    return v
 
 
 def _strs(ids):
@@ -302,7 +318,8 @@ class SqlStore:
         if ws.rejections:
             self.session.execute(sa.insert(Rejection), [
                 {"id": uuid.uuid4(), "client_id": cid, "n": r["n"], "user_id": uid, "site_id": _u(r["site_id"]),
-                 "op": r["op"], "code": r["code"], "reason": r["reason"], "args": r["args"], "status": "open",
+                 "op": r["op"], "code": r["code"], "reason": r["reason"], "args": _storable(r["args"]),
+                 "status": "open",
                  "created_at": now} for r in ws.rejections])
         if ws.conflicts:
             self.session.execute(sa.insert(Conflict), [

@@ -128,7 +128,8 @@ _CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_asci
 def body_hash(op: str, args, at: str) -> str:
     """sha256 of the canonical JSON of op, args and at: what a replay must match."""
     canon = _CANONICAL.encode({"op": op, "args": args, "at": at})
-    return hashlib.sha256(canon.encode("utf-8")).hexdigest()
+    # surrogatepass: a lone surrogate (refused later by the args check) must still hash, never raise.
+    return hashlib.sha256(canon.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 _ENVELOPE_KEYS = {"client_id", "app_version", "pending", "mutations"}

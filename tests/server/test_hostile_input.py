@@ -9,7 +9,7 @@ import pytest
 import sqlalchemy as sa
 
 from server.extensions import db
-from server.models import Resident, User
+from server.models import Rejection, Resident, User
 
 
 def _now():
@@ -162,9 +162,6 @@ def test_unstorable_characters_anywhere_are_422_with_where(world, as_role, kind)
         (admin, "/api/users", _user_body(password=f"une-phrase-{value}-secrete"), {"password": [REFUSED]}),
         (as_role("anonymous"), "/api/auth/login", {"email": "a@palier.test", "password": value},
          {"password": [REFUSED]}),
-        (staff, "/api/sync/push",
-         {"client_id": str(uuid.uuid4()), "mutations": [_resident_create(1, world["own_household"], first_name=value)]},
-         {"mutations.0.args.first_name": [REFUSED]}),
         (staff, "/api/sync/push", {"client_id": str(uuid.uuid4()), "app_version": value, "mutations": []},
          {"app_version": [REFUSED]}),
     ]
@@ -179,21 +176,31 @@ def test_unstorable_characters_anywhere_are_422_with_where(world, as_role, kind)
     assert _counts() == before
 
 
-@pytest.mark.parametrize("kind", ["right-to-left-override", "other-control", "10000-characters"])
+@pytest.mark.parametrize("kind", ["right-to-left-override", "other-control", "10000-characters", "nul",
+                                  "lone-surrogate"])
 def test_bad_names_in_a_sync_mutation_are_that_mutations_rejection(world, as_role, kind):
-    """In a push, a field's bad value rejects that mutation only (it never blocks the ones behind it)."""
+    """In a push, a field's bad value rejects that mutation only (it never blocks the ones behind it), NUL and
+    lone surrogates included: a 422 for the whole batch would leave the phone's outbox stuck for good."""
     value = BAD_NAMES[kind][0]
     api = as_role("staff")
     cid = str(uuid.uuid4())
+    bad = _resident_create(1, world["own_household"], first_name=value)
     good = _resident_create(2, world["own_household"], first_name="Lucie")
-    resp = api.post("/api/sync/push", json={"client_id": cid, "mutations": [
-        _resident_create(1, world["own_household"], first_name=value), good]})
+    body = {"client_id": cid, "mutations": [bad, good]}
+    resp = api.client.post("/api/sync/push", data=_raw(body), content_type="application/json",
+                           headers=api._headers())
     assert resp.status_code == 200, resp.get_json()
     first, second = resp.get_json()["results"]
     assert first["status"] == "rejected" and second["status"] == "applied", (first, second)
     assert db.session.get(Resident, uuid.UUID(good["args"]["id"])).first_name == "Lucie"
-    assert db.session.execute(sa.select(sa.func.count()).select_from(Resident)
-                              .where(Resident.first_name == value)).scalar_one() == 0
+    assert db.session.get(Resident, uuid.UUID(bad["args"]["id"])) is None
+    # Head office sees the rejection with its reason; what could not be stored shows as U+FFFD.
+    rejection = db.session.execute(sa.select(Rejection).where(Rejection.client_id == uuid.UUID(cid))).scalar_one()
+    assert rejection.n == 1 and "\x00" not in rejection.args["first_name"]
+    # The same batch again is a replay (the bad one is answered as rejected, nothing applied twice).
+    again = api.client.post("/api/sync/push", data=_raw(body), content_type="application/json",
+                            headers=api._headers())
+    assert [r["status"] for r in again.get_json()["results"]] == ["rejected", "applied"]
 
 
 # --- injection strings: stored as plain text, nothing extra comes back ------------------------------------

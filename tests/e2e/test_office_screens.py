@@ -253,7 +253,17 @@ def team(page, role, watch):
         page.get_by_role("button", name="Nouveau compte").click()
         page.get_by_role("form", name="Nouveau compte").get_by_role("button", name="Fermer").click()
         users.locator("tr", has_text="staff2@palier.test").get_by_role("button", name="Modifier").click()
-        page.get_by_role("form", name="Modifier le compte").get_by_role("button", name="Fermer").click()
+        form = page.get_by_role("form", name="Modifier le compte")
+        assert form.get_by_label("Rôle").is_enabled()
+        form.get_by_role("button", name="Fermer").click()
+        # One's own account: the role is not offered (the API would answer 409 self_lockout), the name is.
+        users.locator("tr", has_text="admin@palier.test").get_by_role("button", name="Modifier").click()
+        assert form.get_by_label("Rôle").is_disabled()
+        form.get_by_label("Nom affiché").fill("Admin du siège")
+        with page.expect_response(lambda r: r.request.method == "PATCH" and "/api/users/" in r.url) as saved:
+            form.get_by_role("button", name="Enregistrer").click()
+        assert saved.value.status == 200 and "role" not in saved.value.request.post_data_json
+        users.locator("tr", has_text="Admin du siège").wait_for()
     else:
         page.get_by_text("réservées aux administrateurs").wait_for()
     watch.check("team")

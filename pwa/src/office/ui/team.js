@@ -68,8 +68,10 @@ function ActiveToggle({ u, done }) {
 }
 
 function UserForm({ user, sites, onDone, onCancel }) {
-  const { api } = useOffice();
+  const { api, user: me } = useOffice();
   const act = useAction();
+  // The API refuses one's own role change (409 self_lockout): the field is shown, not offered.
+  const self = user?.id === me.id;
   const [v, setV] = useState(user ? { display_name: user.display_name, role: user.role, site_ids: user.sites.map((s) => s.id), password: '' }
     : { email: '', display_name: '', role: 'staff', site_ids: [], password: '' });
   const set = (k) => (e) => setV({ ...v, [k]: e.currentTarget.value });
@@ -77,6 +79,7 @@ function UserForm({ user, sites, onDone, onCancel }) {
     e.preventDefault();
     const body = { ...v };
     if (user && !body.password) delete body.password; // unchanged
+    if (self) delete body.role;
     act.run(() => (user ? api.patch(`/api/users/${user.id}`, body) : api.post('/api/users', body)), onDone);
   }
   return html`<form class="card" onSubmit=${submit} aria-label=${user ? 'Modifier le compte' : 'Nouveau compte'}>
@@ -84,7 +87,9 @@ function UserForm({ user, sites, onDone, onCancel }) {
     <div class="form-grid">
       ${!user && html`<label><span>Courriel</span><input type="email" required value=${v.email} onInput=${set('email')} /></label>`}
       <label><span>Nom affiché</span><input required maxlength="120" value=${v.display_name} onInput=${set('display_name')} /></label>
-      <label><span>Rôle</span><select value=${v.role} onChange=${set('role')}>${USER_ROLES.map(([c, l]) => html`<option value=${c}>${l}</option>`)}</select></label>
+      <label><span>Rôle</span><select value=${v.role} disabled=${self} onChange=${set('role')}>
+        ${USER_ROLES.map(([c, l]) => html`<option value=${c}>${l}</option>`)}</select>
+        ${self && html`<small class="muted">Un autre administrateur peut changer votre rôle.</small>`}</label>
       <label><span>${user ? 'Nouveau mot de passe (facultatif)' : 'Mot de passe'}</span><input type="password" autocomplete="new-password"
         minlength="12" required=${!user} value=${v.password} onInput=${set('password')} /></label>
     </div>

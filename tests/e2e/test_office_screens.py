@@ -167,11 +167,11 @@ def lists(page, watch):
             assert dl.value.suggested_filename.endswith(f".{ext}")
             assert dl.value.failure() is None
         if kind == "events":
-            attendance(page)
+            attendance(page, watch)
         watch.check(f"list {kind}")
 
 
-def attendance(page):
+def attendance(page, watch):
     """The named check-ins of a past event of the filtered list: names as the API sends them under `items`."""
     # The demo's past events that were held have three named check-ins each.
     row = page.locator("[data-t=list-events] tbody tr").filter(has_not_text="Annulé").filter(
@@ -181,7 +181,10 @@ def attendance(page):
     body = info.value.json()
     assert body["items"], "the demo checks three residents in at each past event"
     card = page.locator("[data-t=attendance]")
-    card.locator("tbody tr").first.wait_for()
+    try:
+        card.locator("tbody tr").first.wait_for()
+    finally:  # a panel that never shows: say why (a page error, a refused read) rather than only the timeout
+        watch.check("attendance")
     assert card.locator("tbody tr").count() == len(body["items"])
     assert body["items"][0]["last_name"] in card.inner_text()
 

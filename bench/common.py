@@ -480,8 +480,13 @@ def environment(kind: str, name: str):
             from server.extensions import db as sqla
 
             with app.app_context():
-                yield Env(kind, work, database, sqla.engine)
-                sqla.engine.dispose()
+                try:
+                    yield Env(kind, work, database, sqla.engine)
+                finally:
+                    # Hand back what the context's session holds, then close the pool, before the database is
+                    # dropped: a connection still out at that point is left for the garbage collector to find.
+                    sqla.session.remove()
+                    sqla.engine.dispose()
         finally:
             database.drop()
 

@@ -121,11 +121,18 @@ def _wire_scalar(v):
     return v
 
 
+# Most values are already wire values: skipped by their exact type, without the isinstance chain (a hot path:
+# ~15 values per record written by a push).
+_PLAIN = frozenset({str, int, bool, float, type(None), list, dict})
+_WIRE_KEYS = {e: (*_PULL_EXTRA, *WIRE_FIELDS[e]) for e in MODELS}
+
+
 def wire_texts(entity: str, rec: dict) -> dict:
     """The stored texts of a record written by a push (Python values): the same JSON a pull would make from
     its columns (tests/server/test_sync_wire.py holds them equal)."""
     # rec[k], not rec.get(k): a record loaded brief lacks fields, and must fail loudly rather than be sent short.
-    values = {k: _wire_scalar(rec[k]) for k in (*_PULL_EXTRA, *WIRE_FIELDS[entity])}
+    values = {k: v if type(v) in _PLAIN else _wire_scalar(v)
+              for k, v in ((k, rec[k]) for k in _WIRE_KEYS[entity])}
     if entity == "resident":
         values["merged_into"] = _wire_scalar(rec["merged_into"])
     out = {"wire": change_text(entity, values), "wire_seq": rec["seq"]}
@@ -312,9 +319,19 @@ class SqlStore:
                 self.session.execute(stmt.execution_options(synchronize_session=False), rows)
         cid, uid = _u(ws.client_id), _u(ws.user_id)
         if ws.log:
-            self.session.execute(sa.insert(MutationLog), [
-                {"client_id": cid, "n": e.n, "body_hash": e.body_hash, "op": e.op, "status": e.status,
-                 "user_id": uid, "received_at": now} for e in ws.log])
+            # Core on the table, not the ORM entity: the ORM's bulk path cost ~9 ms a 500-mutation push.
+            # The device and user are bound once in the statement; the rows carry only what differs.
+            stmt = _STATEMENTS.get("log")
+            if stmt is None:
+                t = MutationLog.__table__
+                stmt = _STATEMENTS["log"] = sa.insert(t).values(
+                    client_id=sa.bindparam("cid", type_=STR_UUID), user_id=sa.bindparam("uid", type_=STR_UUID),
+                    received_at=sa.bindparam("now", type_=t.c.received_at.type), n=sa.bindparam("n", type_=t.c.n.type),
+                    body_hash=sa.bindparam("h", type_=t.c.body_hash.type), op=sa.bindparam("op", type_=t.c.op.type),
+                    status=sa.bindparam("st", type_=t.c.status.type))
+            cid_s, uid_s = str(cid), str(uid)
+            self.session.execute(stmt, [{"cid": cid_s, "uid": uid_s, "now": now, "n": e.n, "h": e.body_hash,
+                                         "op": e.op, "st": e.status} for e in ws.log])
         if ws.rejections:
             self.session.execute(sa.insert(Rejection), [
                 {"id": uuid.uuid4(), "client_id": cid, "n": r["n"], "user_id": uid, "site_id": _u(r["site_id"]),

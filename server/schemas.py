@@ -75,6 +75,13 @@ class Page(StrictSchema):
     per_page = fields.Integer(load_default=50, validate=validate.Range(min=1, max=500))
 
 
+class Paged(StrictSchema):
+    """The answer of a paged list (api/common.py paginate); a subclass adds its `items`."""
+    total = fields.Integer()
+    page = fields.Integer()
+    per_page = fields.Integer()
+
+
 class ErrorBody(Schema):
     code = fields.String(required=True)
     message = fields.String(required=True)

@@ -26,7 +26,13 @@ def load_args(schema=None):
     return schema.load(request.args.to_dict())
 
 
-def paginate(query, page: int, per_page: int, schema):
+def page_window(query, page: int, per_page: int):
+    """(total, the query cut to one page): every paged list counts and cuts the same way, whatever its rows."""
     total = db.session.execute(select(func.count()).select_from(query.order_by(None).subquery())).scalar_one()
-    rows = db.session.execute(query.limit(per_page).offset((page - 1) * per_page)).scalars().all()
+    return total, query.limit(per_page).offset((page - 1) * per_page)
+
+
+def paginate(query, page: int, per_page: int, schema):
+    total, window = page_window(query, page, per_page)
+    rows = db.session.execute(window).scalars().all()
     return {"items": schema.dump(rows, many=True), "page": page, "per_page": per_page, "total": total}

@@ -14,7 +14,7 @@ from ..database import next_seq
 from ..errors import ApiError
 from ..extensions import db
 from ..models import EVENT_KINDS, REVIEW_ROLES, Event, event_sites
-from ..schemas import Page, StrictSchema, Text
+from ..schemas import Page, Paged, StrictSchema, Text
 from .common import load_args, load_json, paginate
 from .users import _sites  # sites by id, a 422 on site_ids for one unknown
 
@@ -39,11 +39,8 @@ class AdminEventSchema(StrictSchema):
     updated_at = fields.AwareDateTime()
 
 
-class AdminEventPageSchema(StrictSchema):
+class AdminEventPageSchema(Paged):
     items = fields.List(fields.Nested(AdminEventSchema))
-    total = fields.Integer()
-    page = fields.Integer()
-    per_page = fields.Integer()
 
 
 class AdminEventQuerySchema(Page):

@@ -7,7 +7,7 @@ from ..auth import roles_required
 from ..errors import ApiError
 from ..extensions import db
 from ..models import ENGAGEMENT_STATUSES, EVENT_KINDS, REVIEW_ROLES, VISIT_OUTCOMES, Event
-from ..schemas import StrictSchema, Text
+from ..schemas import Page, Paged, StrictSchema, Text
 from .common import load_args
 from .residents import ResidentSchema
 
@@ -57,8 +57,8 @@ FILTERS = {"visits": VisitFiltersSchema, "residents": ResidentFiltersSchema, "ev
            "engagements": EngagementFiltersSchema}
 
 
-class Paging(StrictSchema):
-    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=100000))
+class Paging(Page):
+    """schemas.Page with the head-office lists' own ceiling (MAX_PER_PAGE)."""
     per_page = fields.Integer(load_default=50, validate=validate.Range(min=1, max=MAX_PER_PAGE))
 
 
@@ -148,25 +148,19 @@ class OfficeEngagementItemSchema(StrictSchema):
     created_at = fields.AwareDateTime()
 
 
-class _Page(StrictSchema):
-    total = fields.Integer()
-    page = fields.Integer()
-    per_page = fields.Integer()
-
-
-class OfficeVisitPageSchema(_Page):
+class OfficeVisitPageSchema(Paged):
     items = fields.List(fields.Nested(OfficeVisitItemSchema))
 
 
-class OfficeResidentPageSchema(_Page):
+class OfficeResidentPageSchema(Paged):
     items = fields.List(fields.Nested(OfficeResidentItemSchema))
 
 
-class OfficeEventPageSchema(_Page):
+class OfficeEventPageSchema(Paged):
     items = fields.List(fields.Nested(OfficeEventItemSchema))
 
 
-class OfficeEngagementPageSchema(_Page):
+class OfficeEngagementPageSchema(Paged):
     items = fields.List(fields.Nested(OfficeEngagementItemSchema))
 
 

@@ -9,8 +9,8 @@ from ..auth import get_scoped_or_404, roles_required, site_scope
 from ..errors import ApiError, error_response
 from ..extensions import db
 from ..models import FIELD_ROLES, REVIEW_ROLES, AuditLog, Resident, Site, User
-from ..schemas import Page, StrictSchema, Text
-from .common import load_args, load_json
+from ..schemas import Page, Paged, StrictSchema, Text
+from .common import load_args, load_json, page_window
 
 bp = Blueprint("privacy", __name__)
 
@@ -46,11 +46,8 @@ class AuditEntrySchema(StrictSchema):
     details = fields.Dict()
 
 
-class AuditPageSchema(StrictSchema):
+class AuditPageSchema(Paged):
     items = fields.List(fields.Nested(AuditEntrySchema))
-    page = fields.Integer()
-    per_page = fields.Integer()
-    total = fields.Integer()
 
 
 class PushLinkSchema(StrictSchema):
@@ -149,9 +146,9 @@ def audit_log():
     if "to" in args:
         q = q.where(AuditLog.at < args["to"])
     q = q.order_by(AuditLog.at.desc(), AuditLog.id.desc())
-    total = db.session.execute(sa.select(sa.func.count()).select_from(q.order_by(None).subquery())).scalar_one()
     page, per_page = args["page"], args["per_page"]
-    rows = db.session.execute(q.limit(per_page).offset((page - 1) * per_page)).all()
+    total, window = page_window(q, page, per_page)
+    rows = db.session.execute(window).all()
     items = [{**{c: getattr(a, c) for c in ("id", "at", "user_id", "action", "subject", "details")},
               "user_email": email} for a, email in rows]
     return AuditPageSchema().dump({"items": items, "page": page, "per_page": per_page, "total": total})

@@ -22,9 +22,9 @@ from ..errors import ApiError
 from ..extensions import db
 from ..models import (REVIEW_ROLES, Action, Conflict, DuplicateSuspicion, Engagement, Event, Household, Rejection,
                       Resident, Site, User)
-from ..schemas import StrictSchema
+from ..schemas import Paged, StrictSchema
 from ..sync_store import ReviewError, SqlStore, keep_apart, merge_duplicate, principal_for, resolve_conflict
-from .common import load_args, load_json
+from .common import load_args, load_json, page_window
 from .lists import Paging
 
 bp = Blueprint("review", __name__, url_prefix="/api/review")
@@ -96,11 +96,8 @@ class DuplicateSchema(StrictSchema):
     resolved_at = fields.DateTime(allow_none=True)
 
 
-class ListSchema(StrictSchema):
+class ListSchema(Paged):
     items = fields.List(fields.Dict())
-    total = fields.Integer()
-    page = fields.Integer()
-    per_page = fields.Integer()
 
 
 class QueueArgsSchema(Paging):
@@ -128,11 +125,10 @@ def _queue(model):
     """One page of a review queue: the open items oldest first, or the resolved ones newest first."""
     args = load_args(QueueArgsSchema())
     statuses = (OPEN if args["state"] == "open" else RESOLVED)[model]
-    q = sa.select(model).where(model.status.in_(statuses))
-    total = db.session.execute(sa.select(sa.func.count()).select_from(q.subquery())).scalar_one()
     order = (model.created_at, model.id) if args["state"] == "open" else (model.resolved_at.desc(), model.id.desc())
-    rows = db.session.execute(q.order_by(*order).limit(args["per_page"])
-                              .offset((args["page"] - 1) * args["per_page"])).scalars().all()
+    total, window = page_window(sa.select(model).where(model.status.in_(statuses)).order_by(*order),
+                                args["page"], args["per_page"])
+    rows = db.session.execute(window).scalars().all()
     return rows, {"total": total, "page": args["page"], "per_page": args["per_page"]}
 
 

@@ -10,14 +10,16 @@ export function readCookie(name, doc = globalThis.document) {
   return null;
 }
 
-async function send(fetchImpl, method, path, body, csrf) {
+// One JSON request, never a throw: {status, body}, status 0 offline. The residents' pages send no cookies
+// (credentials 'omit', public/api.js).
+export async function sendJson(fetchImpl, method, path, body, csrf, credentials = 'same-origin') {
   const headers = { Accept: 'application/json' };
   if (body !== undefined) headers['Content-Type'] = 'application/json';
   if (csrf) headers['X-CSRF-TOKEN'] = csrf;
   let resp;
   try {
     resp = await fetchImpl(path, {
-      method, headers, credentials: 'same-origin', cache: 'no-store',
+      method, headers, credentials, cache: 'no-store',
       body: body === undefined ? undefined : JSON.stringify(body),
     });
   } catch {
@@ -30,15 +32,15 @@ async function send(fetchImpl, method, path, body, csrf) {
 
 export function createTransport({ fetchImpl = (...a) => globalThis.fetch(...a), cookie = readCookie } = {}) {
   async function refresh() {
-    const r = await send(fetchImpl, 'POST', '/api/auth/refresh', undefined, await cookie('csrf_refresh_token'));
+    const r = await sendJson(fetchImpl, 'POST', '/api/auth/refresh', undefined, await cookie('csrf_refresh_token'));
     return r.status === 200;
   }
 
   async function request(method, path, body) {
-    const first = await send(fetchImpl, method, path, body, await cookie('csrf_access_token'));
+    const first = await sendJson(fetchImpl, method, path, body, await cookie('csrf_access_token'));
     if (first.status !== 401) return first;
     if (!(await refresh())) return first;
-    return send(fetchImpl, method, path, body, await cookie('csrf_access_token'));
+    return sendJson(fetchImpl, method, path, body, await cookie('csrf_access_token'));
   }
 
   return {
@@ -46,10 +48,10 @@ export function createTransport({ fetchImpl = (...a) => globalThis.fetch(...a), 
     get: (path) => request('GET', path),
     patch: (path, body) => request('PATCH', path, body), // head office edits users and events
     async login(email, password) {
-      return send(fetchImpl, 'POST', '/api/auth/login', { email, password });
+      return sendJson(fetchImpl, 'POST', '/api/auth/login', { email, password });
     },
     async logout() {
-      return send(fetchImpl, 'POST', '/api/auth/logout', undefined, await cookie('csrf_refresh_token'));
+      return sendJson(fetchImpl, 'POST', '/api/auth/logout', undefined, await cookie('csrf_refresh_token'));
     },
     refresh,
   };

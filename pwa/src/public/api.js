@@ -1,5 +1,6 @@
 // The residents' side of the server (no login) and what this browser keeps of it: the last agenda seen of each
 // site (so it opens offline) and the unsubscribe token of each consent. Nothing of the staff app is read here.
+import { sendJson } from '../transport.js';
 import { mirror } from './mirror.js';
 
 const SUBS_KEY = 'palier-agenda-subscriptions';
@@ -8,20 +9,11 @@ const LAST_KEY = 'palier-agenda-last';
 
 // No cookies: the staff session of a shared phone has nothing to do with a resident's page.
 async function call(method, path, body) {
-  let resp;
-  try {
-    resp = await globalThis.fetch(path, {
-      method, credentials: 'omit', cache: 'no-store',
-      headers: body === undefined ? { Accept: 'application/json' } : { Accept: 'application/json', 'Content-Type': 'application/json' },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-  } catch {
-    return { status: 0, body: null, message: 'Pas de connexion : réessayez avec du réseau.' };
-  }
-  let data = null;
-  try { data = await resp.json(); } catch { data = null; }
-  const message = resp.ok ? '' : data?.error?.message || 'Le serveur ne répond pas comme prévu : réessayez plus tard.';
-  return { status: resp.status, body: data, message };
+  const res = await sendJson((...a) => globalThis.fetch(...a), method, path, body, null, 'omit');
+  const message = res.status === 0 ? 'Pas de connexion : réessayez avec du réseau.'
+    : res.status >= 200 && res.status < 300 ? ''
+      : res.body?.error?.message || 'Le serveur ne répond pas comme prévu : réessayez plus tard.';
+  return { ...res, message };
 }
 
 const site = (code) => `/api/public/sites/${encodeURIComponent(code)}`;

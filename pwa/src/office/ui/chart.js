@@ -2,10 +2,10 @@
 import { html } from 'htm/preact';
 import { useEffect, useRef } from 'preact/hooks';
 import uPlot from 'uplot';
+import { fmtInt } from './common.js';
 
 const COLORS = ['#0040a8', '#b35c00', '#1b7f3a', '#8a1c7c', '#555555'];
 const weekFmt = new Intl.DateTimeFormat('fr-FR', { day: 'numeric', month: 'short' });
-const nf = new Intl.NumberFormat('fr-FR');
 
 // weeks: ISO dates of each week's Monday; series: [{label, values, dash?}] drawn as lines.
 export function WeeklyChart({ title, weeks, series, height = 260 }) {
@@ -20,14 +20,14 @@ export function WeeklyChart({ title, weeks, series, height = 260 }) {
       scales: { x: { time: true }, y: { range: (u, min, max) => [0, Math.max(4, max * 1.1)] } },
       axes: [
         { values: (u, ticks) => ticks.map((t) => weekFmt.format(new Date(t * 1000))) },
-        { values: (u, ticks) => ticks.map((t) => (Number.isInteger(t) ? nf.format(t) : '')) },
+        { values: (u, ticks) => ticks.map((t) => (Number.isInteger(t) ? fmtInt(t) : '')) },
       ],
       series: [
         { label: 'Semaine', value: (u, v) => (v == null ? '' : `sem. du ${weekFmt.format(new Date(v * 1000))}`) },
         ...series.map((s, i) => ({
           label: s.label, stroke: COLORS[i % COLORS.length], width: 2, dash: s.dash,
           points: { show: weeks.length < 40 },
-          value: (u, v) => (v == null ? '—' : nf.format(v)),
+          value: (u, v) => fmtInt(v),
         })),
       ],
       legend: { live: true },

@@ -34,8 +34,7 @@ export const fmtDate = (iso) => (iso ? df.format(new Date(iso.length === 10 ? `$
 export const OUTCOMES = [['talked', 'Échange'], ['absent', 'Absent'], ['refused', 'Refus']];
 export const ENGAGEMENT_ROLES = [['contributor', 'Contributeur'], ['volunteer', 'Bénévole'], ['beneficiary', 'Bénéficiaire']];
 export const ENGAGEMENT_STATUSES = [['active', 'Actif'], ['paused', 'En pause'], ['ended', 'Terminé']];
-export const EVENT_KINDS = [['atelier', 'Atelier'], ['accompagnement', 'Accompagnement'], ['sortie', 'Sortie'],
-  ['reunion', 'Réunion'], ['permanence', 'Permanence']];
+export { KINDS as EVENT_KINDS } from '../../public/notice.js'; // the residents' agenda says the same words
 export const EVENT_STATUSES = [['scheduled', 'Prévu'], ['cancelled', 'Annulé']];
 export const USER_ROLES = [['gardien', 'Gardien'], ['staff', 'Personnel de proximité'], ['head_office', 'Siège'],
   ['admin', 'Administrateur']];

@@ -2,6 +2,7 @@
 // keep apart), rejected mutations (fix or dismiss). Each decision goes to the server, which passes it to devices.
 import { html } from 'htm/preact';
 import { useEffect, useState } from 'preact/hooks';
+import { personName as person } from '../../ui/common.js';
 import { qs } from '../api.js';
 import { ErrorBox, Loading, Pager, fmtDateTime, useAction, useFetch, useOffice } from './common.js';
 
@@ -115,8 +116,6 @@ function ConflictCard({ c, done }) {
     <${ErrorBox} error=${act.error} />
   </li>`;
 }
-
-const person = (p) => `${p.first_name} ${p.last_name}`;
 
 function DuplicateCard({ d, done }) {
   const { api } = useOffice();

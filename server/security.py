@@ -59,13 +59,16 @@ class SafeJSONProvider(DefaultJSONProvider):
             data = super().loads(s, **kwargs)
         except RecursionError:
             raise ValueError("JSON nested too deeply") from None
-        stack = [(data, 1)]
-        while stack:
-            node, depth = stack.pop()
+        # Level by level, containers only: a sync push holds ~2,000 of them, and a (node, depth) tuple each
+        # plus a generator per node cost more than the parse itself.
+        level, depth = [data] if isinstance(data, (dict, list)) else [], 1
+        while level:
             if depth > self.max_depth:
                 raise ValueError("JSON nested too deeply")
-            children = node.values() if isinstance(node, dict) else node if isinstance(node, list) else ()
-            stack.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
+            below = []
+            for node in level:
+                below += [c for c in (node.values() if type(node) is dict else node) if isinstance(c, (dict, list))]
+            level, depth = below, depth + 1
         return data
 
 

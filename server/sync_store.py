@@ -302,7 +302,11 @@ class SqlStore:
                 if entity in WIRE_ENTITIES:
                     row.update(wire_texts(entity, rec))
                 rows.append(row)
-            self.session.execute(sa.insert(t).values({k: _bind(t, k, k) for k in rows[0]}), rows)
+            shape = ("insert", entity, tuple(rows[0]))
+            stmt = _STATEMENTS.get(shape)
+            if stmt is None:  # built once per shape: building and cache-keying 20 bound columns is not free
+                stmt = _STATEMENTS[shape] = sa.insert(t).values({k: _bind(t, k, k) for k in rows[0]})
+            self.session.execute(stmt, rows)
         for entity, updates in ws.updates.items():
             t = TABLES[entity]
             groups: dict[frozenset, list] = {}

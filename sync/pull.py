@@ -1,10 +1,12 @@
 """compute_pull: the changes of the principal's sites after a cursor, merged across tables in seq order."""
+import functools
 import heapq
 
 from .store import ENTITIES, HIDDEN_FIELDS, RESTRICTED_FIELDS, WIRE_FIELDS, Store
 from .wire import WIRE_JSON, Principal, PullResult, decode_cursor, encode_cursor, scope_hash
 
 
+@functools.cache  # a few entities, two variants: asked for every record a push writes or a pull serializes
 def change_fields(entity: str, restricted: bool) -> tuple:
     """The data fields of an entity's change: all of them, or the restricted variant's."""
     hidden = RESTRICTED_FIELDS.get(entity, ()) if restricted else ()

@@ -106,10 +106,10 @@ def scoped(query, column, user: User):
     return query if scope is None else query.where(column.in_(scope or {uuid.UUID(int=0)}))
 
 
-def get_scoped_or_404(model, obj_id, user: User, site_attr: str = "site_id"):
+def get_scoped_or_404(model, obj_id, user: User, site_attr: str = "site_id", include_deleted: bool = False):
     """Load one row of the user's sites; another site's row is answered exactly like a missing one."""
     obj = db.session.get(model, obj_id)
-    if obj is None or getattr(obj, "deleted", False):
+    if obj is None or (not include_deleted and getattr(obj, "deleted", False)):
         raise ApiError(404)
     scope = site_scope(user)
     if scope is not None and getattr(obj, site_attr) not in scope:

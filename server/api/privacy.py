@@ -5,8 +5,8 @@ from flask_jwt_extended import current_user
 from marshmallow import fields, validate
 
 from .. import audit, privacy, push
-from ..auth import get_scoped_or_404, roles_required, site_scope
-from ..errors import ApiError, error_response
+from ..auth import get_scoped_or_404, roles_required
+from ..errors import error_response
 from ..extensions import db
 from ..models import FIELD_ROLES, REVIEW_ROLES, AuditLog, Resident, Site, User
 from ..schemas import Page, Paged, StrictSchema, Text
@@ -73,11 +73,7 @@ def _privacy_error(e: privacy.PrivacyError):
 
 def _resident(resident_id) -> Resident:
     """A resident of the caller's sites, erased or deleted ones included (a request may come after a deletion)."""
-    resident = db.session.get(Resident, resident_id)
-    scope = site_scope(current_user)
-    if resident is None or (scope is not None and resident.site_id not in scope):
-        raise ApiError(404)
-    return privacy.follow_merges(resident)
+    return privacy.follow_merges(get_scoped_or_404(Resident, resident_id, current_user, include_deleted=True))
 
 
 @bp.get("/api/privacy/residents/<uuid:resident_id>/export")

@@ -88,10 +88,6 @@ def _send_soon(planned: int) -> None:
         log.warning("agenda: the send job could not be queued; the periodic tick will send", exc_info=True)
 
 
-def _wire(value):
-    return value.isoformat() if isinstance(value, datetime) else value
-
-
 @bp.get("")
 @roles_required(*REVIEW_ROLES)
 def list_events():
@@ -135,8 +131,8 @@ def create_event():
     db.session.add(ev)
     db.session.flush()
     planned = push.schedule_for_event(ev)
-    audit.record("event.create", ev.id, {"kind": ev.kind, "site_ids": [str(s) for s in ev.site_ids],
-                                         "starts_at": _wire(ev.starts_at), "reminders_planned": planned})
+    audit.record("event.create", ev.id, {"kind": ev.kind, "site_ids": ev.site_ids, "starts_at": ev.starts_at,
+                                         "reminders_planned": planned})
     db.session.commit()
     _send_soon(planned)
     return AdminEventSchema().dump(ev), 201
@@ -183,7 +179,7 @@ def update_event(event_id):
         planned = push.reschedule_event(ev, previous_starts_at=before["starts_at"])
     details = {"changed": changed, "reminders_planned": planned}
     if "starts_at" in changed:
-        details.update(previous_starts_at=_wire(before["starts_at"]), starts_at=_wire(ev.starts_at))
+        details.update(previous_starts_at=before["starts_at"], starts_at=ev.starts_at)
     audit.record("event.update", ev.id, details)
     db.session.commit()
     _send_soon(planned)
@@ -213,7 +209,7 @@ def cancel_event(event_id):
         return AdminEventSchema().dump(_event(event_id))
     ev.status, ev.seq = "cancelled", seq
     notices = push.cancel_event(ev, datetime.now(timezone.utc))
-    audit.record("event.cancel", ev.id, {"notices_planned": notices, "starts_at": _wire(ev.starts_at)})
+    audit.record("event.cancel", ev.id, {"notices_planned": notices, "starts_at": ev.starts_at})
     db.session.commit()
     _send_soon(notices)
     return AdminEventSchema().dump(ev)

@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from server.extensions import db
 
 from .test_authz_matrix import _browser_subscription
+from .test_sync_api import pull_all
 
 FIRST, LAST = "Zéphirine", "Quenouille"
 
@@ -99,14 +100,9 @@ def person(world, make, as_role):
 
 
 def _pull_all(api, client_id, cursor=None, limit=500):
-    """Pull pages until has_more is false; returns (changes, cursor)."""
-    changes = []
-    while True:
-        body = api.post("/api/sync/pull", json={"client_id": client_id, "cursor": cursor, "limit": limit}).get_json()
-        changes += body["changes"]
-        cursor = body["cursor"]
-        if not body["has_more"]:
-            return changes, cursor
+    """test_sync_api.pull_all's pages as one list: (changes, cursor)."""
+    pages, cursor = pull_all(api, client_id, cursor, limit)
+    return [c for page in pages for c in page["changes"]], cursor
 
 
 def _apply(replica: dict, changes):

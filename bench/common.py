@@ -541,6 +541,14 @@ def dbs(choice: str) -> list[str]:
     return ["sqlite", "postgres"] if choice == "both" else [choice]
 
 
+def report(name: str, results: list[dict], table) -> Path:
+    """The end of every benchmark run: the results kept as JSON under bench/results/, the table printed."""
+    path = write_result(name, {"machine": machine(), "results": results})
+    print(table(results))
+    print(f"\nresults: {path.relative_to(ROOT)}")
+    return path
+
+
 def write_result(name: str, result: dict, out_dir: Path | None = None) -> Path:
     out_dir = out_dir or RESULTS
     out_dir.mkdir(parents=True, exist_ok=True)

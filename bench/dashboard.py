@@ -243,9 +243,7 @@ def main(argv=None) -> None:
     p.add_argument("--calls", type=int, default=7)
     a = p.parse_args(argv)
     results = [run(db, a.households, a.visits, a.calls) for db in c.dbs(a.db)]
-    path = c.write_result("dashboard", {"machine": c.machine(), "results": results})
-    print(table(results))
-    print(f"\nresults: {path.relative_to(c.ROOT)}")
+    c.report("dashboard", results, table)
 
 
 if __name__ == "__main__":

@@ -184,9 +184,7 @@ def main(argv=None) -> None:
     p.add_argument("--size", type=int, default=20, help="mutations per push")
     a = p.parse_args(argv)
     result = run(a.db, a.devices, a.workers, a.threads, a.batches, a.size)
-    path = c.write_result("load_sync", {"machine": c.machine(), "results": [result]})
-    print(table([result]))
-    print(f"\nresults: {path.relative_to(c.ROOT)}")
+    c.report("load_sync", [result], table)
 
 
 if __name__ == "__main__":

@@ -226,9 +226,7 @@ def main(argv=None) -> None:
     a = p.parse_args(argv)
     results = [run(db, a.households, 2, a.visits, a.limit, a.rounds, not a.no_kinto, a.max_seconds, not a.cold)
                for db in c.dbs(a.db)]
-    path = c.write_result("sync_pull", {"machine": c.machine(), "results": results})
-    print(table(results))
-    print(f"\nresults: {path.relative_to(c.ROOT)}")
+    c.report("sync_pull", results, table)
 
 
 if __name__ == "__main__":

@@ -153,9 +153,7 @@ def main(argv=None) -> None:
     a = p.parse_args(argv)
     results = [run(db, a.visits, a.batch, a.rounds, not a.no_kinto, a.kinto_visits, a.max_seconds)
                for db in c.dbs(a.db)]
-    path = c.write_result("sync_push", {"machine": c.machine(), "results": results})
-    print(table(results))
-    print(f"\nresults: {path.relative_to(c.ROOT)}")
+    c.report("sync_push", results, table)
 
 
 if __name__ == "__main__":

@@ -207,16 +207,21 @@ class SqlStore:
     # -- devices and the log --
 
     def lock_device(self, client_id, user_id):
-        if self.dialect == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert
-        else:
-            from sqlalchemy.dialects.sqlite import insert
-        # Two first pushes of a new device at once: the second INSERT waits for the first and does nothing.
-        self.session.execute(insert(Device).values(client_id=_u(client_id), user_id=_u(user_id), last_applied=0,
-                                                   app_version="", pending_reported=0, created_at=self.now())
-                             .on_conflict_do_nothing(index_elements=["client_id"]))
-        row = self.session.execute(sa.select(Device.__table__).where(Device.client_id == _u(client_id))
-                                   .with_for_update()).mappings().one()
+        # A known device (every push and pull but its first): one locking read. (SQLite: a writing request
+        # holds the write lock from BEGIN IMMEDIATE already, server/database.py.)
+        select = sa.select(Device.__table__).where(Device.client_id == _u(client_id)).with_for_update()
+        row = self.session.execute(select).mappings().one_or_none()
+        if row is None:
+            if self.dialect == "postgresql":
+                from sqlalchemy.dialects.postgresql import insert
+            else:
+                from sqlalchemy.dialects.sqlite import insert
+            # Two first pushes of a new device at once: the second INSERT waits for the first and does nothing.
+            self.session.execute(insert(Device).values(client_id=_u(client_id), user_id=_u(user_id),
+                                                       last_applied=0, app_version="", pending_reported=0,
+                                                       created_at=self.now())
+                                 .on_conflict_do_nothing(index_elements=["client_id"]))
+            row = self.session.execute(select).mappings().one()
         if str(row["user_id"]) != user_id:
             raise ProtocolError(403, "device_not_yours", "Cet appareil est enregistré pour un autre utilisateur.")
         return DeviceState(client_id, user_id, row["last_applied"], row["app_version"], row["pending_reported"],

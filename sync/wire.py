@@ -76,6 +76,10 @@ class PushResult:
     def to_wire(self) -> dict:
         return {"last_applied": self.last_applied, "results": [r.to_wire() for r in self.results]}
 
+    def to_json(self) -> str:
+        """The response body, compact and unsorted (up to 500 results: a sorted, generic encoding cost more)."""
+        return WIRE_JSON.encode(self.to_wire())
+
 
 @dataclass
 class PullResult:

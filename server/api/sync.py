@@ -93,7 +93,7 @@ def push():
     req = parse_push(_body(), current_app.config["SYNC_MAX_MUTATIONS"])
     result = apply_push(SqlStore(db.session), principal_for(current_user), req)
     db.session.commit()
-    return result.to_wire()
+    return current_app.response_class(result.to_json(), mimetype="application/json")
 
 
 @bp.post("/pull")

@@ -94,8 +94,10 @@ def k_pg_url(base: str) -> str:
     return c.KINTO_DB_URLS[base].replace("postgresql://", "postgresql+psycopg://", 1)
 
 
-def palier_pull(base: str, sc: c.Scenario, limit: int, expected: dict[str, int]) -> dict:
-    http = c.palier_login(base, sc.email)
+def palier_pull(base: str, sc: c.Scenario, limit: int, expected: dict[str, int], encoding: str = "identity") -> dict:
+    """encoding: what the client accepts; "zstd" is what Chromium is answered with (it sends "gzip, deflate, br,
+    zstd"): the pages then cross the wire compressed and the client decompresses them (counted in its time)."""
+    http = c.palier_login(base, sc.email, encoding)
     client_id = str(uuid.uuid4())
     counts, cursor, pages, wire, exchange = {}, None, 0, 0, 0.0
     t = time.perf_counter()
@@ -169,6 +171,7 @@ def run(db: str = "sqlite", households: int = 5000, residents_per_household: int
             paths = seed_kinto(kinto_base, db, records, 500) if kinto_base else None
             raw = c.interleave(rounds, max_seconds, {
                 "palier": lambda r: palier_pull(palier_base, sc, limit, expected),
+                "palier_zstd": lambda r: palier_pull(palier_base, sc, limit, expected, "zstd"),
                 "kinto": (lambda r: kinto_pull(kinto_base, paths, limit, expected)) if kinto_base else None,
             })
     return {**summarise(db, raw, expected, limit), "warm": warm}
@@ -181,7 +184,7 @@ def summarise(db: str, raw: dict, expected: dict, limit: int) -> dict:
     def size(runs):
         return c.median([x["wire_bytes"] for x in runs]) if runs else None
 
-    palier, kinto = rate(raw["palier"]), rate(raw["kinto"])
+    palier, kinto, zstd = rate(raw["palier"]), rate(raw["kinto"]), rate(raw["palier_zstd"])
     # The client's own JSON decoding of each page is the same work for both peers (and, at these rates, a large
     # share of the wall time): the HTTP exchanges alone (request sent to last byte received) measure the servers.
     palier_x, kinto_x = rate(raw["palier"], "exchange_seconds"), rate(raw["kinto"], "exchange_seconds")
@@ -192,6 +195,8 @@ def summarise(db: str, raw: dict, expected: dict, limit: int) -> dict:
         "palier_exchange_records_per_s": palier_x, "kinto_exchange_records_per_s": kinto_x,
         "palier_over_kinto_exchange": palier_x / kinto_x if kinto_x else None,
         "palier_wire_bytes": size(raw["palier"]), "kinto_wire_bytes": size(raw["kinto"]),
+        "palier_zstd_records_per_s": zstd, "palier_zstd_over_kinto": zstd / kinto if kinto else None,
+        "palier_zstd_wire_bytes": size(raw["palier_zstd"]),
         "palier_pages": raw["palier"][0]["pages"] if raw["palier"] else None,
         "kinto_pages": raw["kinto"][0]["pages"] if raw["kinto"] else None,
         "goals": {"palier_over_kinto": 5}, "raw": raw,
@@ -205,10 +210,12 @@ def table(results: list[dict]) -> str:
     rows = [[r["db"], r["rounds"], sum(r["records"].values()), r["palier_records_per_s"], r["kinto_records_per_s"],
              r["palier_over_kinto"], r["palier_exchange_records_per_s"], r["kinto_exchange_records_per_s"],
              r["palier_over_kinto_exchange"], mb(r["palier_wire_bytes"]), mb(r["kinto_wire_bytes"]),
+             r["palier_zstd_records_per_s"], r["palier_zstd_over_kinto"], mb(r["palier_zstd_wire_bytes"]),
              r["palier_pages"], r["kinto_pages"]] for r in results]
     return c.markdown_table(["db", "rounds", "records", "Palier rec/s", "Kinto rec/s", "Palier/Kinto (≥5)",
                              "Palier rec/s (HTTP only)", "Kinto rec/s (HTTP only)", "Palier/Kinto (HTTP only)",
-                             "Palier MB on the wire", "Kinto MB on the wire", "Palier pages", "Kinto pages"],
+                             "Palier MB on the wire", "Kinto MB on the wire", "Palier zstd rec/s",
+                             "Palier zstd/Kinto", "Palier zstd MB on the wire", "Palier pages", "Kinto pages"],
                             rows)
 
 

@@ -5,7 +5,7 @@ from pathlib import Path
 from flask import Flask
 
 from . import config as config_mod
-from .extensions import db, jwt, migrate
+from .extensions import compress, db, jwt, migrate
 
 __version__ = "0.1.0"
 
@@ -39,6 +39,8 @@ def register_extensions(app: Flask) -> None:
     migrate.init_app(app, db, directory=str(Path(__file__).resolve().parent / "migrations"),
                      render_as_batch=True, compare_type=True)
     jwt.init_app(app)
+    app.config.setdefault("COMPRESS_REGISTER", False)  # per view only: server/extensions.py
+    compress.init_app(app)
     auth.register_jwt_callbacks(jwt)
 
 

@@ -1,4 +1,5 @@
 """Extensions created without an app; the factory attaches them."""
+from flask_compress import Compress
 from flask_jwt_extended import JWTManager
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
@@ -17,3 +18,6 @@ metadata = MetaData(
 db = SQLAlchemy(metadata=metadata)
 jwt = JWTManager()
 migrate = Migrate()
+# Compression per view (@compress.compressed()), never app-wide: responses that carry a token or reflect input
+# stay uncompressed (BREACH); the pull pages and the app shell, which do neither, are the large ones.
+compress = Compress()

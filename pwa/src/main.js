@@ -5,6 +5,7 @@ import { App } from './ui/app.js';
 import { createTransport } from './transport.js';
 import * as session from './session.js';
 import { createSyncManager } from './sync/manager.js';
+import { syncState } from './queries.js';
 import { PublicApp, publicRoute } from './public/agenda.js';
 import './styles.css';
 
@@ -13,7 +14,8 @@ const transport = createTransport();
 let manager = null;
 let waitingWorker = null;
 const listeners = new Set();
-const state = { session: null, authRequired: false, version: 0, syncing: false, toast: '', updateReady: false, scopeSites: [] };
+const state = { session: null, authRequired: false, version: 0, syncing: false, toast: '', updateReady: false, scopeSites: [],
+  syncStart: undefined }; // syncStart: the status bar's state read before the first render
 
 function set(patch) {
   Object.assign(state, patch);
@@ -56,7 +58,7 @@ const controller = {
     const same = state.session && state.session.user.id === res.session.user.id;
     if (same) res.session.db.close(); else state.session?.db.close();
     const keep = same ? { ...state.session, user: res.session.user } : res.session;
-    set({ session: keep, authRequired: false });
+    set({ session: keep, authRequired: false, syncStart: undefined });
     await refreshScope();
     startSync();
     navigator.storage?.persist?.().catch(() => {});
@@ -67,7 +69,7 @@ const controller = {
     if (res.refused) return res;
     manager?.stop();
     manager = null;
-    set({ session: null, authRequired: false, version: state.version + 1 });
+    set({ session: null, authRequired: false, syncStart: undefined, version: state.version + 1 });
     globalThis.location.hash = '#/';
     return res;
   },
@@ -115,9 +117,13 @@ async function main() {
   }
   const restored = await session.restore().catch(() => null);
   set({ session: restored });
-  // The sites in scope before the first render: screens drawn with none, then redrawn with them, jump under the
-  // user's thumb (the event screen's residents list pushed its count form down: a layout shift of 0.23).
-  if (restored) await refreshScope();
+  // The sites in scope and the status bar's state before the first render: screens drawn with none, then redrawn
+  // with them, jump under the user's thumb (the event screen's residents list pushed its count form down: a layout
+  // shift of 0.23; the status bar, empty then filled, pushed every screen down a little).
+  if (restored) {
+    const [start] = await Promise.all([syncState(restored.db), refreshScope()]);
+    set({ syncStart: start });
+  }
   const root = document.getElementById('app');
   root.textContent = ''; // the static "Chargement…" placeholder
   render(html`<${App} controller=${controller} />`, root);

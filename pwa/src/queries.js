@@ -30,6 +30,13 @@ export const visitsOf = async (db, hhId) => (await byIndex(db, 'visit', 'househo
   .sort((a, b) => String(b.visited_at).localeCompare(String(a.visited_at)));
 export const resident = (db, id) => get(db, 'resident', id);
 
+// The household screen's data in one answer: the household, its residents and its visits arrive together, so the
+// screen is drawn once with all of them (a list arriving after the first render pushed the form down).
+export async function householdPage(db, id) {
+  const [hh, residents, visits] = await Promise.all([household(db, id), residentsOf(db, id), visitsOf(db, id)]);
+  return { hh: hh ?? null, residents, visits };
+}
+
 export async function actionsFor(db, siteId) {
   return (await all(db, 'action')).filter((a) => !a.site_id || a.site_id === siteId)
     .sort((a, b) => collator.compare(a.name, b.name));

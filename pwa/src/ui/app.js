@@ -50,7 +50,7 @@ export function App({ controller }) {
   }
   const ctx = {
     db: state.session.db, user: state.session.user, version: state.version, syncing: state.syncing,
-    scopeSites: state.scopeSites, version_label: controller.appVersion,
+    scopeSites: state.scopeSites, syncStart: state.syncStart, version_label: controller.appVersion,
     changed: controller.changed, sync: controller.sync, logout: controller.logout,
   };
   const tab = (href, text, match) => html`<a href=${href} class=${match ? 'on' : ''}>${text}</a>`;

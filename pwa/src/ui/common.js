@@ -6,10 +6,10 @@ import { useContext, useEffect, useState } from 'preact/hooks';
 export const AppCtx = createContext(null);
 export const useApp = () => useContext(AppCtx);
 
-// Re-runs `fn(db)` whenever the app's data version changes.
-export function useQuery(fn, deps = []) {
+// Re-runs `fn(db)` whenever the app's data version changes. `initial`: the answer already read, if any, drawn at once.
+export function useQuery(fn, deps = [], initial = undefined) {
   const app = useApp();
-  const [value, setValue] = useState(undefined);
+  const [value, setValue] = useState(initial);
   useEffect(() => {
     let live = true;
     fn(app.db).then((v) => { if (live) setValue(v); }).catch(() => { if (live) setValue(null); });

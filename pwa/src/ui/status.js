@@ -23,7 +23,9 @@ function useOnline() {
 export function StatusBar() {
   const app = useApp();
   const online = useOnline();
-  const st = useQuery((db) => syncState(db));
+  // The state read before the app's first render (main.js): the bar is drawn with its text at once, as the bar's
+  // height follows its text (one line of date or two, an error), and an empty bar growing pushed every screen down.
+  const st = useQuery((db) => syncState(db), [], app.syncStart);
   if (!st) return html`<div class="status" />`;
   const cond = syncCondition(st.error, online);
   const bad = cond === 'server' || cond === 'auth' || st.rejected.length > 0;
@@ -36,8 +38,9 @@ export function StatusBar() {
       ${cond === 'server' && html`<span class="err">${st.error.message}</span>`}
       ${st.rejected.length > 0 && html`<span class="err">${st.rejected.length} refusé(s)</span>`}
     </a>
-    <button class="btn small" type="button" onClick=${() => app.sync()} disabled=${app.syncing}>
-      ${app.syncing ? 'Synchro…' : 'Synchroniser'}</button>
+    <button class="btn small sync" type="button" onClick=${() => app.sync()} disabled=${app.syncing}>
+      <span class="labels"><span class=${app.syncing ? 'off' : ''}>Synchroniser</span>
+      <span class=${app.syncing ? '' : 'off'}>Synchro…</span></span></button>
   </div>`;
 }
 

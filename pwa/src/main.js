@@ -22,17 +22,24 @@ function set(patch) {
   for (const l of listeners) l({ ...state });
 }
 
-async function refreshScope() {
-  if (!state.session) return;
+// `patch` goes out in the same update: the screens are drawn once per change, not once per field.
+async function refreshScope(patch = {}) {
+  if (!state.session) { set(patch); return; }
   const scope = await state.session.db.get('meta', 'scope');
-  set({ scopeSites: scope ? scope.sites : (state.session.user.sites || []).map((s) => s.id), version: state.version + 1 });
+  set({ ...patch, scopeSites: scope ? scope.sites : (state.session.user.sites || []).map((s) => s.id), version: state.version + 1 });
+}
+
+// After the first screen is drawn: once the main thread is idle, at most `timeout` ms later.
+function whenIdle(fn, timeout = 1000) {
+  if (typeof globalThis.requestIdleCallback === 'function') globalThis.requestIdleCallback(fn, { timeout });
+  else setTimeout(fn, 0);
 }
 
 function startSync() {
   manager?.stop();
   manager = createSyncManager({
     db: state.session.db, transport, appVersion: APP_VERSION,
-    onChange: () => { set({ syncing: false }); refreshScope(); },
+    onChange: () => refreshScope({ syncing: false }),
     onAuthRequired: () => set({ authRequired: true }),
   });
   set({ syncing: true });
@@ -127,7 +134,9 @@ async function main() {
   const root = document.getElementById('app');
   root.textContent = ''; // the static "Chargement…" placeholder
   render(html`<${App} controller=${controller} />`, root);
-  if (restored) startSync();
+  // The sync on start waits for the first screen to be drawn and read from the phone (its first pull page would
+  // otherwise hold the stores that screen reads): idle callback, at most 1 s later. A login meanwhile starts its own.
+  if (restored) whenIdle(() => { if (state.session === restored && !manager) startSync(); });
   registerServiceWorker().catch(() => {});
   document.documentElement.dataset.ready = '1';
 }

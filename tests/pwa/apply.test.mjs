@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { freshDb } from './setup.mjs';
-import { applyPage } from '../../pwa/src/sync/client.js';
+import { applyPage, APPLY_CHUNK } from '../../pwa/src/sync/client.js';
 
 const resident = (id, first) => ({ entity: 'resident', id, seq: 5, deleted: false,
   data: { household_id: 'h1', site_id: 's1', first_name: first, last_name: 'B' } });
@@ -59,4 +59,44 @@ test('an empty page moves the cursor only', async () => {
   assert.equal(await db.get('meta', 'cursor'), 'c3');
   assert.equal(await db.count('local'), 3);
   assert.equal(await db.count('resident'), 2);
+});
+
+// Counts the writes issued on a store by name, from the test's side of fake-indexeddb.
+function countPuts(t, storeName) {
+  const seen = { n: 0 };
+  const put = IDBObjectStore.prototype.put;
+  t.mock.method(IDBObjectStore.prototype, 'put', function counted(...args) {
+    if (this.name === storeName) seen.n += 1;
+    return put.apply(this, args);
+  });
+  return seen;
+}
+
+test('a large page is written a chunk per task: the main thread runs other tasks before the last chunk', async (t) => {
+  const db = await freshDb();
+  const total = APPLY_CHUNK * 4;
+  const changes = Array.from({ length: total }, (_, i) => resident(`r${i}`, `P${i}`));
+  const issued = countPuts(t, 'resident');
+  const applied = applyPage(db, { reset: false, cursor: 'c9', changes });
+  assert.equal(issued.n, APPLY_CHUNK, 'one chunk goes out at once, the rest later');
+  // Other tasks queued now run while the page is still being written (a tap would be answered).
+  const seenByTasks = [];
+  let done = false;
+  applied.then(() => { done = true; });
+  while (!done) {
+    await new Promise((resolve) => { setTimeout(resolve, 0); });
+    if (!done) seenByTasks.push(issued.n);
+  }
+  assert.ok(seenByTasks.some((n) => n < total), `a task ran before the last chunk was issued (${seenByTasks})`);
+  assert.equal(await db.count('resident'), total, 'one transaction still writes the whole page');
+  assert.equal(await db.get('meta', 'cursor'), 'c9');
+});
+
+test('a chunk of records this version does not know is skipped without stalling the page', async () => {
+  const db = await freshDb();
+  const unknown = Array.from({ length: 3 }, (_, i) => ({ entity: 'widget', id: `w${i}`, seq: i, deleted: false, data: {} }));
+  await applyPage(db, { reset: false, cursor: 'c1', changes: [...unknown, resident('r1', 'Ana'), resident('r2', 'Bea')] },
+    { chunk: 2 });
+  assert.deepEqual((await db.getAll('resident')).map((r) => r.id), ['r1', 'r2']);
+  assert.equal(await db.get('meta', 'cursor'), 'c1');
 });

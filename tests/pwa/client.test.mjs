@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { freshDb } from './setup.mjs';
 import { FakeServer } from './fake_server.mjs';
 import { record } from '../../pwa/src/outbox.js';
-import { syncOnce, push, pull, applyPage, syncCondition, AuthError, OfflineError, RetryableError } from '../../pwa/src/sync/client.js';
+import { syncOnce, push, pull, applyPage, syncCondition, yieldToMain, AuthError, OfflineError, RetryableError } from '../../pwa/src/sync/client.js';
 
 async function seeded() {
   const server = new FakeServer();
@@ -260,4 +260,27 @@ test('numbers go on after a sync emptied the outbox', async () => {
   assert.equal(await db.get('meta', 'counter'), 3);
   await syncOnce(db, server.transport());
   assert.ok(server.rows.get('visit:v3'), 'no mutation_conflict: the number was new to the server');
+});
+
+test('each pulled page is applied after a yield to the main thread', async () => {
+  const server = new FakeServer();
+  for (let i = 0; i < 25; i += 1) server.put('household', `h${i}`, { site_id: 's1', building: 'A', door: String(i) });
+  const db = await freshDb();
+  const before = []; // what the phone held at each yield
+  await pull(db, server.transport(), { limit: 10, pause: async () => { before.push(await db.count('household')); } });
+  assert.deepEqual(before, [0, 10, 20], 'one yield before each of the 3 pages is applied');
+  assert.equal(await db.count('household'), 25);
+});
+
+test('yieldToMain resumes in a new task, after every pending microtask, and uses scheduler.yield() where present', async (t) => {
+  let steps = 0;
+  const chain = (async () => { for (let i = 0; i < 1000; i += 1) { await null; steps += 1; } })();
+  await yieldToMain();
+  assert.equal(steps, 1000, 'a microtask would have resumed after one step');
+  await chain;
+  const calls = [];
+  t.after(() => { delete globalThis.scheduler; });
+  globalThis.scheduler = { yield: () => { calls.push('yield'); return Promise.resolve(); } };
+  await yieldToMain();
+  assert.deepEqual(calls, ['yield']);
 });

@@ -5,6 +5,21 @@ import { applyLocal, OPS, STORES } from '../outbox.js';
 
 export const PUSH_BATCH = 500;
 export const PULL_LIMIT = 2000;
+// Writes of a pull page issued per task: a phone's main thread (which draws the screens and answers taps) is never
+// held longer than the copying of this many records, ~10 ms on a modest phone, even for a page of PULL_LIMIT.
+export const APPLY_CHUNK = 250;
+
+// Gives the main thread back (a tap, a frame) before going on: scheduler.yield() where the browser has it (the
+// rest of the sync keeps its place at the front of the queue), else a new task posted through a MessageChannel
+// (no 4 ms clamp of nested timers, and not held by a page's or a test's timers).
+export function yieldToMain() {
+  if (typeof globalThis.scheduler?.yield === 'function') return globalThis.scheduler.yield();
+  return new Promise((resolve) => {
+    const { port1, port2 } = new MessageChannel();
+    port1.onmessage = () => { port1.close(); resolve(); };
+    port2.postMessage(null);
+  });
+}
 
 export class AuthError extends Error {
   constructor(message = 'Session expirée, reconnectez-vous.') { super(message); this.name = 'AuthError'; }
@@ -152,9 +167,30 @@ export async function push(db, transport, { appVersion = '0.0.0', batch = PUSH_B
   }
 }
 
+// Issues the page's writes in the open transaction, `chunk` at a time: the next chunk goes out from the answer to
+// the first request of the one before (an event of its own, so the main thread runs other tasks in between, and
+// the transaction stays open as requests are pending), while the store still has the rest of that chunk to write.
+function writeChanges(stores, changes, chunk) {
+  let i = 0;
+  const issue = () => {
+    let first = null;
+    for (const end = Math.min(i + chunk, changes.length); i < end; i += 1) {
+      const c = changes[i];
+      const store = stores[c.entity];
+      if (!store) continue; // an entity this version does not know yet
+      const req = c.deleted ? store.delete(c.id) : store.put({ ...c.data, id: c.id, seq: c.seq });
+      first ??= req;
+    }
+    if (i >= changes.length) return;
+    if (first) first.onsuccess = issue; else issue(); // nothing written in this chunk: nothing to wait for
+  };
+  issue();
+}
+
 // Applies one pull page in one transaction: put or delete by (entity, id), idempotent. The transaction covers only
-// the stores the page writes; the writes are issued at once on the plain stores, and only the commit is awaited.
-export async function applyPage(db, page) {
+// the stores the page writes; the writes go out on the plain stores in chunks of APPLY_CHUNK (writeChanges), and
+// only the commit is awaited.
+export async function applyPage(db, page, { chunk = APPLY_CHUNK } = {}) {
   const present = new Set();
   for (const c of page.changes) present.add(c.entity);
   const entities = ENTITIES.filter((e) => page.reset || present.has(e));
@@ -174,16 +210,11 @@ export async function applyPage(db, page) {
       for (const c of page.changes) if (marked.has(`${c.entity}\u0000${c.id}`)) local.delete([c.entity, c.id]);
     };
   }
-  for (const c of page.changes) {
-    const store = stores[c.entity];
-    if (!store) continue; // an entity this version does not know yet
-    if (c.deleted) store.delete(c.id);
-    else store.put({ ...c.data, id: c.id, seq: c.seq });
-  }
   const meta = rawStore(tx, 'meta');
   meta.put(page.cursor, 'cursor');
   if (page.progress) meta.put(page.progress, 'progress');
   if (page.scope) meta.put(page.scope, 'scope');
+  writeChanges(stores, page.changes, chunk);
   await tx.done;
 }
 
@@ -210,7 +241,9 @@ export async function reconcile(db, lastApplied) {
   await tx.done;
 }
 
-export async function pull(db, transport, { limit = PULL_LIMIT } = {}) {
+// Each page is applied after a yield to the main thread: the answer's parsing was a task of its own, and a tap
+// waiting since then is answered before the page's writes begin.
+export async function pull(db, transport, { limit = PULL_LIMIT, pause = yieldToMain } = {}) {
   const cid = await clientId(db);
   let lastApplied = (await db.get('meta', 'last_applied')) || 0;
   for (;;) {
@@ -220,6 +253,7 @@ export async function pull(db, transport, { limit = PULL_LIMIT } = {}) {
     if (resp.status !== 200) {
       throw new ProtocolError(resp.body?.error?.message || `Réception refusée (${resp.status})`, resp.status, resp.body);
     }
+    await pause();
     await applyPage(db, resp.body);
     lastApplied = resp.body.last_applied ?? lastApplied;
     if (!resp.body.has_more) break;

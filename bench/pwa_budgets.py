@@ -309,14 +309,29 @@ def lighthouse_screens(base_url: str, data: Dataset) -> dict:
                 headings[name] = page.locator("main h1").first.inner_text()
             page.close()
             b.close()  # connected over CDP: disconnects, the browser and its profile stay for Lighthouse
-        perf = {}
-        for name, path in SCREENS.items():
-            stop_service_workers(port)
-            perf[name] = _as_dict(lighthouse(base_url + path.format(**ids), port=port, categories=("performance",)))
-        return {name: {"url": path.format(**ids), "heading": headings[name],
-                       **_merged(perf[name], _as_dict(lighthouse(base_url + path.format(**ids), port=port,
-                                                                 categories=("accessibility", "best-practices"))))}
+        perf = {name: audit(base_url + path.format(**ids), port=port, categories=("performance",),
+                            prepare=lambda: stop_service_workers(port))
                 for name, path in SCREENS.items()}
+        return {name: {"url": path.format(**ids), "heading": headings[name],
+                       **_merged(perf[name], audit(base_url + path.format(**ids), port=port,
+                                                   categories=("accessibility", "best-practices")))}
+                for name, path in SCREENS.items()}
+
+
+def audit(url: str, port: int | None = None, categories: tuple[str, ...] = CATEGORIES, prepare=None,
+          attempts: int = 3) -> dict:
+    """lighthouse(), run again (at most `attempts` in all) when Lighthouse itself fails, never for a low score: on
+    this machine it sometimes cannot record the trace (NO_NAVSTART), in a fresh profile as well. Its failures are
+    kept in the result (failed_before)."""
+    failed = []
+    while True:
+        if prepare:
+            prepare()
+        result = lighthouse(url, port=port, categories=categories)
+        if isinstance(result, dict) or len(failed) + 1 >= attempts:
+            break
+        failed.append(result)
+    return {**_as_dict(result), **({"failed_before": failed} if failed else {})}
 
 
 def _as_dict(result: dict | str) -> dict:
@@ -328,6 +343,8 @@ def _merged(perf: dict, other: dict) -> dict:
     merged = {**{k: other[k] for k in ("accessibility", "best-practices", "axe_serious") if k in other},
               **{k: perf[k] for k in ("performance", "metrics", "lighthouse") if k in perf},
               "audits_below_90": perf.get("audits_below_90", []) + other.get("audits_below_90", [])}
+    if perf.get("failed_before") or other.get("failed_before"):
+        merged["failed_before"] = perf.get("failed_before", []) + other.get("failed_before", [])
     errors = [r["error"] for r in (perf, other) if "error" in r]
     return {**merged, "error": "; ".join(errors)} if errors else merged
 
@@ -380,7 +397,7 @@ def run(runs: int = 9, saves: int = 1000, pull_size: int = 10_000, pull_runs: in
         data = Dataset(server)
         if with_timings:
             results.update(timings(server.url, bench_bundle(), runs, saves, pull_size, pull_runs))
-        results["lighthouse"] = lighthouse(server.url + "/") if with_lighthouse else "not run (--no-lighthouse)"
+        results["lighthouse"] = audit(server.url + "/") if with_lighthouse else "not run (--no-lighthouse)"
         if with_lighthouse:
             results["lighthouse_screens"] = lighthouse_screens(server.url, data)
     if not with_timings:

@@ -48,7 +48,7 @@ for (const proto of [IDBObjectStore.prototype, IDBIndex.prototype]) {
 """
 
 
-@pytest.mark.parametrize("screen", ["household", "event", "sites"])
+@pytest.mark.parametrize("screen", ["household", "event", "engagement", "sites"])
 def test_a_reopened_screen_does_not_move(live, phone, screen):
     ctx, page = start_phone(phone)
     ctx.add_init_script(RECORD_SHIFTS)
@@ -56,6 +56,7 @@ def test_a_reopened_screen_does_not_move(live, phone, screen):
     route, ready = {
         "household": (f"/#/hh/{live.data.households[0]}", page.get_by_role("heading", name="Visites")),
         "event": (f"/#/event/{live.data.event_id}", page.get_by_role("heading", name="Troc de vêtements")),
+        "engagement": (f"/#/engage/{live.data.residents[0]}", page.get_by_role("heading", name="Engager Maryse Moreau")),
         "sites": ("/#/", page.get_by_role("link", name="Résidence Vauban")),
     }[screen]
     page.goto(route)
@@ -65,3 +66,6 @@ def test_a_reopened_screen_does_not_move(live, phone, screen):
     page.evaluate("() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)))")
     shifts = page.evaluate("window.__shifts")
     assert shifts == [], f"the {screen} screen moved while its data arrived: {shifts}"
+    # Wider than the phone, a screen is pushed sideways and the layout viewport grows: the tab bar moves as well.
+    width = page.evaluate("[document.documentElement.scrollWidth, document.documentElement.clientWidth]")
+    assert width[0] <= width[1], f"the {screen} screen is wider than the phone: {width}"

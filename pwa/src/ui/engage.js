@@ -17,7 +17,9 @@ export function Engage({ residentId }) {
   const [actionId, setActionId] = useState('');
   const [role, setRole] = useState('contributor');
   const [error, setError] = useState('');
-  if (r === undefined) return html`<${Loading} />`;
+  // Drawn once the resident, the actions and the engagements are all read: a list arriving after the form would
+  // push it down (a layout shift).
+  if (r === undefined || actions === undefined || engs === undefined) return html`<${Loading} />`;
   if (!r) return html`<p>Habitant introuvable sur ce téléphone.</p>`;
   const names = new Map((actions || []).map((a) => [a.id, a.name]));
   async function save(e) {

@@ -54,6 +54,9 @@ def defaults(instance_path: str) -> dict:
         "RATELIMIT_LOGIN": "20 per minute;200 per hour",  # per client address (an office behind one NAT)
         "RATELIMIT_LOGIN_ACCOUNT": "5 per minute;30 per hour",  # failed logins per account, from any address
         "RATELIMIT_REFRESH": "30 per minute",
+        # Reverse proxies in front of gunicorn that append X-Forwarded-For/-Proto (TLS terminated there): 0 ignores
+        # those headers (a client could forge them to dodge the per-address limits); 1 behind one proxy, etc.
+        "TRUSTED_PROXIES": 0,
     }
 
 

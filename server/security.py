@@ -6,6 +6,7 @@ import re
 from flask import Flask, current_app, request
 from flask.json.provider import DefaultJSONProvider
 from flask_limiter import Limiter
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from .errors import ApiError
 
@@ -28,6 +29,11 @@ HSTS = "max-age=31536000; includeSubDomains"
 
 
 def register(app: Flask) -> None:
+    proxies = int(app.config["TRUSTED_PROXIES"])
+    if proxies > 0:
+        # The client's address and scheme as the proxies saw them: the rate limits key on the phone, not on the
+        # proxy (every request would share one count), and HSTS and secure cookies follow the real scheme.
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies)
     app.json = SafeJSONProvider(app)
     app.before_request(_refuse_oversized_stream)
     app.before_request(_refuse_unstorable_text)

@@ -145,3 +145,34 @@ def test_compose_counts_in_redis_for_every_worker():
     env = compose["services"]["web"]["environment"]
     assert env["PALIER_RATELIMIT_STORAGE_URI"].startswith("redis://redis:")
     assert "--workers" in compose["services"]["web"]["command"]  # several processes: memory counts would split
+
+
+def _login_via_proxy(client, email, forwarded_for):
+    # The proxy itself always connects from the same address; X-Forwarded-For names the phone.
+    return client.post("/api/auth/login", json={"email": email, "password": PASSWORD, "mode": "bearer"},
+                       environ_base={"REMOTE_ADDR": "10.9.9.9"}, headers={"X-Forwarded-For": forwarded_for})
+
+
+def test_behind_a_trusted_proxy_the_limit_counts_per_phone(app, make):
+    user = make.user("gardien")
+    client = _app_like(app, RATELIMIT_LOGIN="2 per minute", TRUSTED_PROXIES=1).test_client()
+    for _ in range(2):
+        assert _login_via_proxy(client, user.email, "192.0.2.10").status_code == 200
+    _assert_429(_login_via_proxy(client, user.email, "192.0.2.10"))
+    # Another phone behind the same proxy has its own count.
+    assert _login_via_proxy(client, user.email, "192.0.2.11").status_code == 200
+
+
+def test_without_a_trusted_proxy_a_forged_forwarded_for_changes_nothing(app, make):
+    user = make.user("gardien")
+    client = _app_like(app, RATELIMIT_LOGIN="2 per minute").test_client()
+    for i in range(2):
+        assert _login_via_proxy(client, user.email, f"192.0.2.{20 + i}").status_code == 200
+    # A new X-Forwarded-For each time: still the same (real) address, limited.
+    _assert_429(_login_via_proxy(client, user.email, "192.0.2.99"))
+
+
+def test_behind_a_trusted_proxy_hsts_follows_the_forwarded_scheme(app):
+    client = _app_like(app, TRUSTED_PROXIES=1).test_client()
+    assert "Strict-Transport-Security" in client.get("/api/auth/me", headers={"X-Forwarded-Proto": "https"}).headers
+    assert "Strict-Transport-Security" not in client.get("/api/auth/me").headers

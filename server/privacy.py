@@ -76,6 +76,127 @@ def _without_lines_naming(text: str, words: set[str]) -> str:
     return "\n".join(line for line in text.split("\n") if not _mentions(line, words))
 
 
+# Words that introduce a surname in a note ("Mme Benali", "M. Martin", "famille Nguyen"), folded.
+_CIVILITIES = ("m", "mr", "mme", "mmes", "mlle", "mlles", "madame", "mesdames", "monsieur", "messieurs",
+               "mademoiselle", "famille", "veuve", "vve")
+_SEP = r"[^\w\n]{1,3}"  # between two words of a name: a space, a hyphen, ". ", ", "
+_MARKS = "[\u0300-\u036f]*"  # combining accents of a decomposed text
+
+
+def _letter_classes() -> dict[str, str]:
+    """For each ASCII letter, a regex class of every Latin letter that folds to it ("e": eEéÉèÈ...)."""
+    found = {c: {c, c.upper()} for c in "abcdefghijklmnopqrstuvwxyz"}
+    for cp in [*range(0xC0, 0x250), *range(0x1E00, 0x1F00)]:
+        folded = _fold(chr(cp))
+        if folded in found:
+            found[folded].add(chr(cp))
+    return {c: "[" + "".join(sorted(chars)) + "]" for c, chars in found.items()}
+
+
+_LETTERS = _letter_classes()
+
+
+class NameMatcher:
+    """Finds one person named in free text outside their household: their full name in either order ("Zéphirine
+    Quenouille", "QUENOUILLE Zéphirine") on every site, their surname after a civility ("Mme Quenouille") on their
+    own sites; accents and case ignored, whole words only ("Martin" is not in "Martine"); a first name alone is
+    not looked for. Where a namesake (a live resident of another household) answers to that form on the note's
+    site, the mention may be theirs: it is left and counted as ambiguous (docs/privacy.md)."""
+
+    def __init__(self, rows, others=None):
+        """rows: the person's resident rows; others: (site_id, first_name, last_name) of the other residents who
+        might share the name (read from the database when not given)."""
+        self.sites = {r.site_id for r in rows}
+        firsts = [_words(r.first_name) for r in rows]
+        lasts = [_words(r.last_name) for r in rows]
+        last_rx = _alternatives(_part_rx(w) for w in lasts)
+        first_rx = _alternatives(_part_rx(w) for w in firsts)
+        core = {w for ws in lasts for w in ws if len(w) > 1 and w not in _PARTICLES}
+        self.last = self.first = self.full = self.civil = self.raw = None
+        if not last_rx:
+            return  # a surname made of particles or initials only: too weak to look for outside the household
+        self.last = re.compile(rf"\b(?:{last_rx})\b")
+        civil = "|".join(_CIVILITIES)
+        # An initial may stand between the civility and the surname ("Mme Z. Quenouille").
+        self.civil = re.compile(rf"\b(?:{civil}){_SEP}(?:\w{_SEP})?(?:{last_rx})\b")
+        if first_rx:
+            self.first = re.compile(rf"\b(?:{first_rx})\b")
+            self.full = re.compile(rf"\b(?:(?:{first_rx}){_SEP}(?:{last_rx})|(?:{last_rx}){_SEP}(?:{first_rx}))\b")
+        # Every form holds a word of the surname: notes without one are skipped before being folded.
+        self.raw = re.compile("|".join(_raw_rx(w) for w in sorted(core)), re.IGNORECASE)
+        if others is None:
+            others = _others_named({r.household_id for r in rows}, core)
+        self.namesakes = self._namesakes(others)
+
+    def _namesakes(self, others) -> dict:
+        """{site_id: {"full", "last"}}: which forms of the name other live residents of each site also answer to."""
+        out = {}
+        for site_id, first, last in others:
+            name = f"{_fold(first)} {_fold(last)}"
+            if self.last.search(name):
+                kinds = out.setdefault(site_id, set())
+                kinds.add("last")
+                if self.full and self.first.search(name):
+                    kinds.add("full")
+        return out
+
+    def naming(self, line: str, site_id) -> str | None:
+        """"sure" when the line names the person, "ambiguous" when a namesake of the site may be meant, else None."""
+        folded = _fold(line)
+        forms = [("full", self.full)] + ([("last", self.civil)] if site_id in self.sites else [])
+        found = {kind for kind, rx in forms if rx is not None and rx.search(folded)}
+        return ("sure" if found - self.namesakes.get(site_id, set()) else "ambiguous") if found else None
+
+    def lines(self, text: str, site_id) -> list[tuple[str, str | None]]:
+        """Each line of the text with naming()'s verdict; notes without a word of the surname are not folded."""
+        if self.raw is None or not text or not self.raw.search(text):
+            return [(line, None) for line in (text or "").split("\n")]
+        return [(line, self.naming(line, site_id)) for line in text.split("\n")]
+
+    def strike(self, text: str, site_id) -> tuple[str, int]:
+        """The text without the lines naming the person, and how many lines name them ambiguously (left)."""
+        lines = self.lines(text, site_id)
+        if all(verdict is None for _, verdict in lines):
+            return text, 0
+        return ("\n".join(line for line, verdict in lines if verdict != "sure"),
+                sum(verdict == "ambiguous" for _, verdict in lines))
+
+
+def _others_named(hh_ids, core) -> list:
+    """Live residents of other households whose name holds a word of the surname (name_key is folded). Her
+    housemates are no namesakes: a mention of the family is struck, as in their household's own notes."""
+    keys = {k for w in core for k in re.split(r"[^0-9a-z]+", w) if len(k) > 1} or core
+    return db.session.execute(sa.select(Resident.site_id, Resident.first_name, Resident.last_name).where(
+        Resident.deleted.is_(False), Resident.household_id.not_in(hh_ids),
+        sa.or_(*(Resident.name_key.contains(k, autoescape=True) for k in keys)))).all()
+
+
+def _words(part: str) -> list[str]:
+    return [w for w in re.split(r"[^\w]+", _fold(part or "")) if w]
+
+
+def _part_rx(words) -> str | None:
+    """A first or last name on folded text: its words in order; particles and initials may be left out
+    ("Le Gall" is also written "Gall"). None when no other word is left to look for."""
+    words = list(words)
+    while words and (len(words[-1]) < 2 or words[-1] in _PARTICLES):
+        words.pop()
+    if not words:
+        return None
+    return "".join(re.escape(w) + (_SEP if i < len(words) - 1 else "") if len(w) > 1 and w not in _PARTICLES
+                   else f"(?:{re.escape(w)}{_SEP})?" for i, w in enumerate(words))
+
+
+def _alternatives(parts) -> str | None:
+    parts = sorted({p for p in parts if p})
+    return "|".join(parts) or None
+
+
+def _raw_rx(word: str) -> str:
+    """A folded word as a regex on unfolded text: each letter with its accented forms."""
+    return "".join((_LETTERS[ch] + _MARKS) if ch in _LETTERS else re.escape(ch) for ch in word)
+
+
 def _redact(text: str, words: set[str]) -> str:
     """A reason typed by an admin may name the person: their words are replaced before it is kept."""
     def sub(m):
@@ -120,8 +241,8 @@ def _row(obj, *names) -> dict:
 
 def access_export(resident: Resident) -> dict:
     """Everything Palier holds about one person, as JSON: identity and consents, household, engagements, check-ins,
-    visits of their household with their notes, review items and rejected mutations naming them, push consents,
-    and who read or exported their data."""
+    visits of their household with their notes, the lines of other households' notes naming them, review items
+    and rejected mutations naming them, push consents, and who read or exported their data."""
     rows = person_rows(resident)
     ids = [r.id for r in rows]
     words = _name_tokens(rows)
@@ -144,6 +265,10 @@ def access_export(resident: Resident) -> dict:
     conflicts = [c for c in conflicts if c.entity_id in set(ids) or c.entity_id not in hh_ids
                  or _mentions(c.kept_value, words) or _mentions(c.lost_value, words)]
     rejections = _rejections_naming({str(i) for i in record_ids}, words)
+    elsewhere = NameMatcher(rows)
+    mentions = [{"entity": entity, "id": str(row_id), "line": line, "ambiguous": verdict == "ambiguous"}
+                for entity, _model, _col, row_id, site_id, text in _notes_beyond(hh_ids, elsewhere)
+                for line, verdict in elsewhere.lines(text, site_id) if verdict]
     subs = db.session.execute(sa.select(PushSubscription).where(PushSubscription.resident_id.in_(ids))).scalars()
     subjects = [f"resident:{i}" for i in ids]
     reads = db.session.execute(sa.select(AuditLog, User.role).outerjoin(User, User.id == AuditLog.user_id)
@@ -166,6 +291,7 @@ def access_export(resident: Resident) -> dict:
         "conflicts": [_row(c, "id", "entity", "entity_id", "field", "kept_value", "lost_value", "status",
                            "created_at", "resolved_at") for c in conflicts],
         "rejected_mutations": [_row(r, "id", "op", "code", "args", "status", "created_at") for r in rejections],
+        "mentions_elsewhere": mentions,
         "push_subscriptions": [_row(s, "id", "site_id", "kinds", "consent_at", "consent_text_version",
                                     "withdrawn_at", "created_at") for s in subs],
         "accesses": [{**_row(a, "at", "action"), "by_role": role} for a, role in reads],
@@ -198,6 +324,7 @@ def erase(resident: Resident, user, reason: str, action: str = "privacy.erase") 
         raise PrivacyError(409, "pending_duplicate", "Un doublon suspecté de cette personne attend une revue : "
                            "fusionnez-le ou séparez-le d'abord.", {"pending": pending})
     words = _name_tokens(rows)
+    elsewhere = NameMatcher(rows)  # before her rows are blanked: it reads her names and her namesakes'
     hh_ids = {r.household_id for r in rows}
     s = db.session
     counts = {}
@@ -222,6 +349,7 @@ def erase(resident: Resident, user, reason: str, action: str = "privacy.erase") 
     counts["visits_unlinked"] = scrub(Visit, Visit.resident_id.in_(ids), {"resident_id": None, "note": ""})
     counts["notes_scrubbed"] = _scrub_notes(Visit, "note", Visit.household_id.in_(hh_ids), words)
     counts["notes_scrubbed"] += _scrub_notes(Household, "notes", Household.id.in_(hh_ids), words)
+    counts["notes_elsewhere_scrubbed"], counts["mentions_left_ambiguous"] = _scrub_mentions(hh_ids, elsewhere)
     counts["residents"] = scrub(Resident, Resident.id.in_(ids), {
         "deleted": True, "first_name": "", "last_name": "", "name_key": "", "phone": "", "email": "",
         "consent_contact": False, "consent_image": False, "consent_recorded_at": None, "duplicate_of": None,
@@ -230,6 +358,7 @@ def erase(resident: Resident, user, reason: str, action: str = "privacy.erase") 
     counts["duplicate_suspicions"] = s.execute(sa.delete(DuplicateSuspicion).where(sa.or_(
         DuplicateSuspicion.resident_id.in_(ids), DuplicateSuspicion.candidate_id.in_(ids)))).rowcount
     counts["conflicts"] = _delete_conflicts(record_ids, hh_ids, words)
+    counts["conflicts_scrubbed"] = _scrub_conflicts_elsewhere(hh_ids, elsewhere)
     counts["rejections_scrubbed"] = _scrub_rejections({str(i) for i in record_ids}, words)
     counts["push_subscriptions"] = _delete_subscriptions(PushSubscription.resident_id.in_(ids))
     counts["push_links"] = s.execute(sa.delete(PushLink).where(PushLink.resident_id.in_(ids))).rowcount
@@ -247,20 +376,75 @@ def _scrub_notes(model, column: str, where, words) -> int:
     n = 0
     for row_id, text in db.session.execute(sa.select(model.id, col).where(where, col != "")).all():
         if _mentions(text, words):
-            seq = next_seq(db.session)
-            db.session.execute(sa.update(model.__table__).where(model.__table__.c.id == row_id).values(
-                {column: _without_lines_naming(text, words), "seq": seq, "updated_at": _now(), **_derived(model)}))
+            _set_text(model, column, row_id, _without_lines_naming(text, words))
             n += 1
     return n
+
+
+def _notes_beyond(hh_ids, matcher: NameMatcher):
+    """(entity, model, column, id, site id, text) of the notes of households and visits outside these households
+    that hold a word of the person's surname: the only ones that can name them."""
+    if matcher.raw is None:
+        return
+    for entity, model, column, where in (("household", Household, "notes", Household.id.not_in(hh_ids)),
+                                         ("visit", Visit, "note", Visit.household_id.not_in(hh_ids))):
+        col = getattr(model, column)
+        # The database picks the candidates (PostgreSQL's regex; SQLite calls Python's re): reading every note of
+        # every site into Python was most of an erasure's time.
+        candidates = sa.select(model.id, model.site_id, col).where(
+            where, col != "", col.regexp_match(matcher.raw.pattern, flags="i"))
+        for row_id, site_id, text in db.session.execute(candidates).all():
+            if matcher.raw.search(text):
+                yield entity, model, column, row_id, site_id, text
+
+
+def _scrub_mentions(hh_ids, matcher: NameMatcher) -> tuple[int, int]:
+    """Other households' notes: the lines naming the person go (same new seq, same cleared pull texts as their
+    own household's). Returns (rows scrubbed, lines left because a namesake may be meant)."""
+    scrubbed = ambiguous = 0
+    for _entity, model, column, row_id, site_id, text in _notes_beyond(hh_ids, matcher):
+        new, left = matcher.strike(text, site_id)
+        ambiguous += left
+        if new != text:
+            _set_text(model, column, row_id, new)
+            scrubbed += 1
+    return scrubbed, ambiguous
+
+
+def _set_text(model, column: str, row_id, text: str) -> None:
+    db.session.execute(sa.update(model.__table__).where(model.__table__.c.id == row_id).values(
+        {column: text, "seq": next_seq(db.session), "updated_at": _now(), **_derived(model)}))
 
 
 def _delete_conflicts(record_ids, hh_ids, words) -> int:
     own = db.session.execute(sa.delete(Conflict).where(Conflict.entity_id.in_(record_ids))).rowcount
     hh = [c.id for c in db.session.execute(sa.select(Conflict).where(Conflict.entity_id.in_(hh_ids))).scalars()
-          if _mentions(c.kept_value, words) or _mentions(c.lost_value, words)]
+          if _mentions(c.kept_value, words) or _mentions(c.lost_value, words) or _mentions(c.resolution, words)]
     if hh:
         db.session.execute(sa.delete(Conflict).where(Conflict.id.in_(hh)))
     return own + len(hh)
+
+
+def _scrub_conflicts_elsewhere(hh_ids, matcher: NameMatcher) -> int:
+    """Conflicts on another household's notes keep their values for head office's review, without the lines
+    naming the person (the household's own conflict record is about that household, not about them)."""
+    if matcher.raw is None:
+        return 0
+    n = 0
+    for c in db.session.execute(sa.select(Conflict).where(
+            Conflict.entity == "household", Conflict.field == "notes", Conflict.entity_id.not_in(hh_ids))).scalars():
+        values = {"kept_value": c.kept_value, "lost_value": c.lost_value}
+        if isinstance(c.resolution, dict):
+            values["resolution"] = c.resolution.get("value")
+        changed = {k: matcher.strike(v, c.site_id)[0] for k, v in values.items() if isinstance(v, str)}
+        changed = {k: v for k, v in changed.items() if v != values[k]}
+        for k, v in changed.items():
+            if k == "resolution":
+                c.resolution = {**c.resolution, "value": v}
+            else:
+                setattr(c, k, v)
+        n += bool(changed)
+    return n
 
 
 def _scrub_rejections(record_ids: set[str], words) -> int:

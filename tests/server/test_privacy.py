@@ -13,6 +13,7 @@ from .test_authz_matrix import _browser_subscription
 from .test_sync_api import pull_all
 
 FIRST, LAST = "Zéphirine", "Quenouille"
+NEIGHBOUR_NOTES = "Mme Durand du 3e aide Mme QUÉNOUILLE pour ses courses\nCode porte 1234"
 
 
 def _fold(text: str) -> str:
@@ -76,6 +77,23 @@ def person(world, make, as_role):
     dup = Resident(household_id=hh.id, site_id=site.id, first_name="zephirine", last_name="QUENOUILLE",
                    name_key="quenouille zephirine", duplicate_of=r.id, seq=next_seq(db.session))
     db.session.add(dup)
+    # Her name written beyond her household: a neighbour's note and a visit of theirs (same site), a household of
+    # the other site, the neighbour's notes conflict and a refused visit of theirs.
+    neighbour = make.household(site, notes=NEIGHBOUR_NOTES)
+    make.resident(neighbour, first_name="Josiane", last_name="Durand")
+    far = make.household(db.session.get(Site, uuid.UUID(world["other_site"])),
+                         notes="Sa cousine QUENOUILLE Zéphirine habite l'autre résidence\nChaudière révisée")
+    db.session.add_all([
+        Visit(household_id=neighbour.id, site_id=site.id, visited_at=now, outcome="talked",
+              note="Mme Durand voit Zephirine Quenouille le mardi\nPartante pour l'atelier", seq=next_seq(db.session)),
+        Conflict(entity="household", entity_id=neighbour.id, site_id=site.id, field="notes",
+                 kept_value=NEIGHBOUR_NOTES, kept_seq=neighbour.seq, lost_base_seq=neighbour.seq - 1,
+                 lost_value="Mme Quenouille garde leur chat\nBoîte aux lettres cassée"),
+        Rejection(client_id=uuid.uuid4(), n=8, site_id=site.id, op="visit.create", code="invalid",
+                  reason={"code": "invalid", "message": "Données invalides."},
+                  args={"id": str(uuid.uuid4()), "household_id": str(neighbour.id),
+                        "note": "M. Durand et Mme Quenouille absents"}),
+    ])
     db.session.flush()
     suspicion = DuplicateSuspicion(resident_id=dup.id, candidate_id=r.id, site_id=site.id)
     db.session.add(suspicion)
@@ -96,7 +114,8 @@ def person(world, make, as_role):
     db.session.add(PushDelivery(subscription_id=linked.scalar_one(), event_id=ev, due_at=now + timedelta(days=1)))
     db.session.commit()
     return {"id": str(r.id), "dup": str(dup.id), "mate": str(mate.id), "household": str(hh.id),
-            "event": world["own_event"], "anon_sub": str(anon_sub.id)}
+            "event": world["own_event"], "anon_sub": str(anon_sub.id), "neighbour": str(neighbour.id),
+            "far": str(far.id)}
 
 
 def _pull_all(api, client_id, cursor=None, limit=500):
@@ -113,6 +132,15 @@ def _apply(replica: dict, changes):
             replica[(c["entity"], c["id"])] = c["data"]
 
 
+def _stored_wire(model, record_id) -> str:
+    return db.session.execute(sa.select(model.__table__.c.wire).where(
+        model.__table__.c.id == uuid.UUID(record_id))).scalar_one() or ""
+
+
+def _notes(model, record_id) -> str:
+    return db.session.execute(sa.select(model.notes).where(model.id == uuid.UUID(record_id))).scalar_one()
+
+
 def _event_figures(event_id):
     from server.models import Attendance, HeadCount
     named = db.session.execute(sa.select(sa.func.count()).where(
@@ -126,6 +154,7 @@ def _event_figures(event_id):
 
 def test_erasure_removes_the_person_from_every_table_and_every_phone(person, as_role):
     from server import services
+    from server.models import Conflict, Household
     gardien, admin = as_role("gardien"), as_role("admin")
     client_id = str(uuid.uuid4())
     replica = {}
@@ -135,6 +164,9 @@ def test_erasure_removes_the_person_from_every_table_and_every_phone(person, as_
     before = tables_naming(FIRST, LAST)
     # The scan finds her wherever she is: it is not vacuous.
     assert {"residents", "visits", "households", "conflicts", "rejections"} <= set(before), before
+    assert before["households"] == 3 and before["visits"] == 3, before  # hers, the neighbour's, the far one
+    # The neighbour's pull text is stored with her name: the erasure must not let a pull serve it again.
+    assert "QUÉNOUILLE" in _stored_wire(Household, person["neighbour"])
     named, counted = _event_figures(person["event"])
     engaged = services.progress()["recorded"]
 
@@ -143,7 +175,9 @@ def test_erasure_removes_the_person_from_every_table_and_every_phone(person, as_
     assert resp.status_code == 200, resp.get_json()
     erased = resp.get_json()["erased"]
     assert erased["residents"] == 2 and erased["engagements"] == 1 and erased["attendances"] == 1
-    assert erased["push_subscriptions"] == 1 and erased["conflicts"] >= 1 and erased["rejections_scrubbed"] == 1
+    assert erased["push_subscriptions"] == 1 and erased["conflicts"] >= 1 and erased["rejections_scrubbed"] == 2
+    assert erased["notes_elsewhere_scrubbed"] == 3 and erased["conflicts_scrubbed"] == 1
+    assert erased["mentions_left_ambiguous"] == 0
 
     db.session.expire_all()
     assert tables_naming(FIRST, LAST) == {}
@@ -151,6 +185,13 @@ def test_erasure_removes_the_person_from_every_table_and_every_phone(person, as_
     # Her housemate and the rest of the notes are intact.
     assert {"residents", "visits"} <= set(tables_naming("Marcel", "Dubois"))
     assert tables_naming("Interphone cassé") == {"households": 1}
+    # Beyond her household only the lines naming her went; the neighbour's review item stays.
+    assert _notes(Household, person["neighbour"]) == "Code porte 1234"
+    assert _notes(Household, person["far"]) == "Chaudière révisée"
+    assert tables_naming("Partante pour l'atelier") == {"visits": 1}
+    conflict = db.session.execute(sa.select(Conflict).where(Conflict.entity_id == uuid.UUID(person["neighbour"])))
+    conflict = conflict.scalar_one()
+    assert (conflict.kept_value, conflict.lost_value) == ("Code porte 1234", "Boîte aux lettres cassée")
     # Counts stay right: the check-in became an anonymous head count; she no longer counts as engaged.
     assert _event_figures(person["event"]) == (named - 1, counted + 1)
     assert services.progress()["recorded"] == engaged - 1
@@ -158,6 +199,11 @@ def test_erasure_removes_the_person_from_every_table_and_every_phone(person, as_
     changes, cursor = _pull_all(gardien, client_id, cursor)
     tomb = [c for c in changes if c["entity"] == "resident" and c["id"] == person["id"]]
     assert tomb and tomb[-1]["deleted"] is True
+    # The neighbour's household and visit come again, scrubbed, though nothing else of theirs changed.
+    again = {(c["entity"], c["id"]): c["data"] for c in changes if not c["deleted"]}
+    assert again[("household", person["neighbour"])]["notes"] == "Code porte 1234"
+    assert [d["note"] for (e, _), d in again.items()
+            if e == "visit" and d["household_id"] == person["neighbour"]] == ["Partante pour l'atelier"]
     _apply(replica, changes)
     assert ("resident", person["id"]) not in replica
     assert ("resident", person["mate"]) in replica
@@ -242,6 +288,85 @@ def test_changes_pushed_after_the_erasure_lose_their_args_at_the_next_purge(pers
                               ).scalar_one() == "dismissed"
 
 
+def test_erasure_leaves_namesakes_and_longer_words_in_other_notes(world, make, as_role):
+    """Beyond her household: "Mme Martin" may be the namesake of the site (left, counted), "Martine" and
+    "Martinez" are other words, the civility form is not looked for on another site; her full name is struck."""
+    from server.database import next_seq
+    from server.models import Household, Site, Visit
+    site = db.session.get(Site, uuid.UUID(world["own_site"]))
+    zoe = make.resident(make.household(site, notes="Zoé : atelier couture"), first_name="Zoé", last_name="Martin")
+    namesakes = make.household(site, notes="Mme Martin arrose les plantes du 2e\nMartine du 4e passe le jeudi")
+    make.resident(namesakes, first_name="Paul", last_name="Martin")
+    neighbour = make.household(site, notes="Zoé MARTIN aide au jardin\nM. Martinez absent")
+    far = make.household(db.session.get(Site, uuid.UUID(world["other_site"])),
+                         notes="Mme Martin présidente de l'amicale")
+    visit = Visit(household_id=neighbour.id, site_id=site.id, visited_at=datetime.now(timezone.utc),
+                  outcome="talked", note="Famille Martinet relogée\nZoe partante", seq=next_seq(db.session))
+    db.session.add(visit)
+    db.session.commit()
+    untouched = {(Household, namesakes.id): namesakes.notes, (Household, far.id): far.notes,
+                 (Visit, visit.id): visit.note}
+    seqs = {key: db.session.get(*key).seq for key in untouched}
+    gardien, client_id = as_role("gardien"), str(uuid.uuid4())
+    _, cursor = _pull_all(gardien, client_id)
+
+    resp = as_role("admin").post(f"/api/privacy/residents/{zoe.id}/erase", json={"reason": "Demande écrite"})
+    assert resp.status_code == 200, resp.get_json()
+    erased = resp.get_json()["erased"]
+    assert erased["notes_elsewhere_scrubbed"] == 1 and erased["mentions_left_ambiguous"] == 1
+
+    db.session.expire_all()
+    assert _notes(Household, str(neighbour.id)) == "M. Martinez absent"
+    for (model, record_id), text in untouched.items():
+        row = db.session.get(model, record_id)
+        assert (getattr(row, "notes", None) or row.note, row.seq) == (text, seqs[(model, record_id)])
+    # Only the scrubbed neighbour (and her own household) come again at the next pull.
+    changes, _ = _pull_all(gardien, client_id, cursor)
+    households = {c["id"]: c["data"]["notes"] for c in changes if c["entity"] == "household"}
+    assert households == {str(neighbour.id): "M. Martinez absent", str(zoe.household_id): ""}
+    assert not [c for c in changes if c["entity"] == "visit"]
+
+
+@pytest.mark.parametrize("note,site,kept", [
+    # Her full name in either order, accents and case folded, on any site.
+    ("Mme Durand aide Mme Benali pour ses courses\nCode 12", "own", "Code 12"),
+    ("BENALI Aicha vient le mardi\nCode 12", "other", "Code 12"),
+    ("aïcha benali, voisine\nCode 12", "other", "Code 12"),
+    ("Mme A. Benali au 2e\nfamille Bénali relogée\nCode 12", "own", "Code 12"),
+    ("M.Benali\nCode 12", "own", "Code 12"),
+    # Her surname after a civility only on her sites; alone, or her first name alone, nowhere.
+    ("Mme Benali au 2e\nCode 12", "other", "Mme Benali au 2e\nCode 12"),
+    ("Benali absent\nAïcha partante", "own", "Benali absent\nAïcha partante"),
+    # Whole words only.
+    ("M. Benalia\nMme Benalim\nAïchas Benali", "own", "M. Benalia\nMme Benalim\nAïchas Benali"),
+])
+def test_a_name_is_found_outside_the_household_in_its_written_forms(note, site, kept):
+    from types import SimpleNamespace
+
+    from server import privacy
+    matcher = privacy.NameMatcher([SimpleNamespace(site_id="own", first_name="Aïcha", last_name="Benali")],
+                                  others=[])
+    assert matcher.strike(note, site) == (kept, 0)
+
+
+@pytest.mark.parametrize("namesake,note,kept,ambiguous", [
+    (("Paul", "Benali"), "Mme Benali au 2e", "Mme Benali au 2e", 1),
+    (("Paul", "Benali"), "Aïcha Benali au 2e", "", 0),
+    (("Aicha", "BENALI"), "Aïcha Benali au 2e", "Aïcha Benali au 2e", 1),
+    (("Fatima", "Benali-Durand"), "Mme Benali au 2e", "Mme Benali au 2e", 1),
+    (("Paul", "Benalia"), "Mme Benali au 2e", "", 0),
+])
+def test_a_namesake_of_the_site_makes_a_mention_ambiguous(namesake, note, kept, ambiguous):
+    from types import SimpleNamespace
+
+    from server import privacy
+    me = SimpleNamespace(site_id="own", first_name="Aïcha", last_name="Benali")
+    matcher = privacy.NameMatcher([me], others=[("own", *namesake)])
+    assert matcher.strike(note, "own") == (kept, ambiguous)
+    # A namesake of another site changes nothing here.
+    assert privacy.NameMatcher([me], others=[("other", *namesake)]).strike(note, "own") == ("", 0)
+
+
 # --- access export ------------------------------------------------------------------------------------------------
 
 def test_access_export_holds_everything_about_them_and_is_audited(person, as_role, world):
@@ -260,7 +385,15 @@ def test_access_export_holds_everything_about_them_and_is_audited(person, as_rol
     assert [e["action"] for e in out["engagements"]] == ["Laverie solidaire"]
     assert [a["event"] for a in out["attendances"]] == ["Atelier own"]
     assert any(c["lost_value"] == "QUENOUILE" for c in out["conflicts"])
-    assert [r["args"]["last_name"] for r in out["rejected_mutations"]] == ["Quenouille-Bis"]
+    assert sorted(r["args"].get("last_name") or r["args"]["note"] for r in out["rejected_mutations"]) == [
+        "M. Durand et Mme Quenouille absents", "Quenouille-Bis"]
+    # Of other households' notes, only the lines naming her (the rest is the neighbours' own business).
+    assert sorted((m["entity"], m["id"] if m["entity"] == "household" else "", m["line"], m["ambiguous"])
+                  for m in out["mentions_elsewhere"]) == sorted([
+        ("household", person["far"], "Sa cousine QUENOUILLE Zéphirine habite l'autre résidence", False),
+        ("household", person["neighbour"], "Mme Durand du 3e aide Mme QUÉNOUILLE pour ses courses", False),
+        ("visit", "", "Mme Durand voit Zephirine Quenouille le mardi", False)])
+    assert "Code porte" not in json.dumps(out)
     assert len(out["push_subscriptions"]) == 1 and out["push_subscriptions"][0]["kinds"] == ["atelier"]
     assert any(a["action"] == "resident.merge" for a in out["accesses"])
     # Nothing of the housemate beyond the shared household and its visits.

@@ -329,6 +329,19 @@ class MutationLog(db.Model):
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
 
 
+class PushReceipt(db.Model):
+    """A push request that applied mutations, known by the sha256 of its exact bytes: the same bytes again (a
+    phone resending after a lost answer) are answered from the log without being decided again (PROTOCOL.md)."""
+
+    __tablename__ = "push_receipts"
+    digest: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    client_id: Mapped[uuid.UUID] = mapped_column(sa.Uuid, sa.ForeignKey("devices.client_id", ondelete="CASCADE"),
+                                                 nullable=False, index=True)
+    first_n: Mapped[int] = mapped_column(sa.BigInteger, nullable=False)
+    last_n: Mapped[int] = mapped_column(sa.BigInteger, nullable=False)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow, index=True)
+
+
 class Rejection(db.Model):
     """A mutation refused by validation or authorization, for head office to fix or dismiss."""
 

@@ -16,8 +16,8 @@ from . import audit
 from .database import next_seq
 from .extensions import db
 from .models import (Action, Attendance, AuditLog, Conflict, DuplicateSuspicion, Engagement, Event, HeadCount,
-                     Household, MutationLog, PushDelivery, PushLink, PushSubscription, Rejection, Resident,
-                     RevokedToken, Site, User, Visit)
+                     Household, MutationLog, PushDelivery, PushLink, PushReceipt, PushSubscription, Rejection,
+                     Resident, RevokedToken, Site, User, Visit)
 from .sync_store import _bump as bump_seq  # the review's tombstone helper: a fresh seq per row, one statement
 
 ERASED_MARK = "[effacé]"
@@ -472,9 +472,8 @@ def _delete_subscriptions(where) -> int:
 # --- retention -------------------------------------------------------------------------------------------------
 
 PURGE_KINDS = ("visit_notes", "visits", "inactive_residents", "deleted_residents", "rejections_of_erased",
-               "conflicts", "rejections",
-               "duplicate_suspicions", "mutation_log", "audit_log", "push_subscriptions", "push_deliveries",
-               "push_links", "revoked_tokens")
+               "conflicts", "rejections", "duplicate_suspicions", "mutation_log", "push_receipts", "audit_log",
+               "push_subscriptions", "push_deliveries", "push_links", "revoked_tokens")
 
 
 def purge(now: datetime | None = None, dry_run: bool = False, config=None) -> dict:
@@ -518,6 +517,7 @@ def purge(now: datetime | None = None, dry_run: bool = False, config=None) -> di
                                              sa.func.coalesce(DuplicateSuspicion.resolved_at,
                                                               DuplicateSuspicion.created_at) < review_cut)
     counts["mutation_log"] = _delete(MutationLog, MutationLog.received_at < cutoff("RETENTION_MUTATION_LOG_DAYS"))
+    counts["push_receipts"] = _delete(PushReceipt, PushReceipt.received_at < cutoff("RETENTION_MUTATION_LOG_DAYS"))
     counts["audit_log"] = _delete(AuditLog, AuditLog.at < cutoff("RETENTION_AUDIT_LOG_DAYS"))
     counts["push_subscriptions"] = _delete_subscriptions(sa.and_(
         PushSubscription.withdrawn_at.is_not(None),

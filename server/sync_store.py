@@ -14,13 +14,15 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
 from sync.pull import change_text
-from sync.store import BRIEF_FIELDS, RESTRICTED_FIELDS, WIRE_FIELDS, DeviceState, LogEntry, WriteSet
+from sync.store import BRIEF_FIELDS, RESTRICTED_FIELDS, WIRE_FIELDS, DeviceState, LogEntry, Receipt, WriteSet
 from sync.wire import Principal, ProtocolError
 
 from . import services
+from .bulk import insert_many
 from .database import next_seq
 from .models import (Action, Attendance, Conflict, Device, DuplicateSuspicion, Engagement, Event, HeadCount,
-                     Household, MutationLog, Rejection, Resident, Site, User, UTCDateTime, Visit, event_sites)
+                     Household, MutationLog, PushReceipt, Rejection, Resident, Site, User, UTCDateTime, Visit,
+                     event_sites)
 
 MODELS = {"site": Site, "action": Action, "household": Household, "resident": Resident, "engagement": Engagement,
           "visit": Visit, "event": Event, "attendance": Attendance, "headcount": HeadCount}
@@ -33,6 +35,8 @@ STR_UUID = sa.Uuid(as_uuid=False)
 # The stored pull texts (models.Synced.wire): every synced entity but events, whose site_ids live in another table.
 WIRE_ENTITIES = frozenset(e for e in MODELS if e != "event")
 _WIRE_COLS = frozenset({"wire", "wire_seq", "wire_restricted"})
+# The columns a push's record may fill (the stored texts are made apart): a set, since `in table.c` is slow.
+_WRITABLE = {e: frozenset(t.c.keys()) - _WIRE_COLS for e, t in TABLES.items()}
 
 
 def _hex_uuid(h: str) -> str:
@@ -181,6 +185,7 @@ def _uuids(ids):
 
 
 _STATEMENTS: dict = {}
+_LOG_COLUMNS = ("received_at", "n", "body_hash", "op", "status")
 _PG_UUID_ARRAY = postgresql.ARRAY(STR_UUID)
 
 
@@ -250,6 +255,18 @@ class SqlStore:
                 entries[n].conflicts.append(field)
         return entries
 
+    def receipt(self, digest):
+        stmt = _STATEMENTS.get("receipt")
+        if stmt is None:
+            r, d = PushReceipt.__table__, Device.__table__
+            stmt = _STATEMENTS["receipt"] = (
+                sa.select(r.c.client_id, d.c.user_id, d.c.last_applied, r.c.first_n, r.c.last_n)
+                .join(d, d.c.client_id == r.c.client_id).where(r.c.digest == sa.bindparam("digest")))
+        row = self.session.execute(stmt, {"digest": digest}).one_or_none()
+        if row is None:
+            return None
+        return Receipt(str(row[0]), str(row[1]), row[2], row[3], row[4])
+
     def next_seq(self, count):
         return next_seq(self.session, count)
 
@@ -308,7 +325,7 @@ class SqlStore:
         now = self.now()
         for entity, records in ws.inserts.items():
             t = TABLES[entity]
-            keys = sorted({k for rec in records for k in rec if k in t.c and k not in _WIRE_COLS})
+            keys = sorted(_WRITABLE[entity] & set().union(*records))
             rows = []
             for rec in records:
                 row = {k: rec.get(k) for k in keys}
@@ -317,10 +334,10 @@ class SqlStore:
                     row.update(wire_texts(entity, rec))
                 rows.append(row)
             shape = ("insert", entity, tuple(rows[0]))
-            stmt = _STATEMENTS.get(shape)
-            if stmt is None:  # built once per shape: building and cache-keying 20 bound columns is not free
-                stmt = _STATEMENTS[shape] = sa.insert(t).values({k: _bind(t, k, k) for k in rows[0]})
-            self.session.execute(stmt, rows)
+            binds = _STATEMENTS.get(shape)
+            if binds is None:
+                binds = _STATEMENTS[shape] = {k: _bind(t, k, k).type for k in rows[0]}
+            insert_many(self.session, t, binds, rows)
         for entity, updates in ws.updates.items():
             t = TABLES[entity]
             groups: dict[frozenset, list] = {}
@@ -337,19 +354,12 @@ class SqlStore:
                 self.session.execute(stmt.execution_options(synchronize_session=False), rows)
         cid, uid = _u(ws.client_id), _u(ws.user_id)
         if ws.log:
-            # Core on the table, not the ORM entity: the ORM's bulk path cost ~9 ms a 500-mutation push.
-            # The device and user are bound once in the statement; the rows carry only what differs.
-            stmt = _STATEMENTS.get("log")
-            if stmt is None:
-                t = MutationLog.__table__
-                stmt = _STATEMENTS["log"] = sa.insert(t).values(
-                    client_id=sa.bindparam("cid", type_=STR_UUID), user_id=sa.bindparam("uid", type_=STR_UUID),
-                    received_at=sa.bindparam("now", type_=t.c.received_at.type), n=sa.bindparam("n", type_=t.c.n.type),
-                    body_hash=sa.bindparam("h", type_=t.c.body_hash.type), op=sa.bindparam("op", type_=t.c.op.type),
-                    status=sa.bindparam("st", type_=t.c.status.type))
+            t = MutationLog.__table__
+            binds = {"client_id": STR_UUID, "user_id": STR_UUID, **{k: t.c[k].type for k in _LOG_COLUMNS}}
             cid_s, uid_s = str(cid), str(uid)
-            self.session.execute(stmt, [{"cid": cid_s, "uid": uid_s, "now": now, "n": e.n, "h": e.body_hash,
-                                         "op": e.op, "st": e.status} for e in ws.log])
+            insert_many(self.session, t, binds, [
+                {"client_id": cid_s, "user_id": uid_s, "received_at": now, "n": e.n, "body_hash": e.body_hash,
+                 "op": e.op, "status": e.status} for e in ws.log])
         if ws.rejections:
             self.session.execute(sa.insert(Rejection), [
                 {"id": uuid.uuid4(), "client_id": cid, "n": r["n"], "user_id": uid, "site_id": _u(r["site_id"]),
@@ -361,6 +371,10 @@ class SqlStore:
                 {**c, "id": uuid.uuid4(), "entity_id": _u(c["entity_id"]), "site_id": _u(c["site_id"]),
                  "kept_by": _u(c["kept_by"]), "lost_by": _u(c["lost_by"]), "lost_client_id": _u(c["lost_client_id"]),
                  "status": "open", "created_at": now} for c in ws.conflicts])
+        if ws.receipt is not None:
+            digest, first_n, last_n = ws.receipt
+            self.session.execute(sa.insert(PushReceipt.__table__).values(
+                digest=digest, client_id=cid, first_n=first_n, last_n=last_n, received_at=now))
         if ws.suspicions:
             self.session.execute(sa.insert(DuplicateSuspicion), [
                 {"id": uuid.uuid4(), "resident_id": _u(s["resident_id"]), "candidate_id": _u(s["candidate_id"]),
@@ -421,6 +435,54 @@ class SqlStore:
             return bound, True, entities
         # Records sharing the bound's seq all go in this page: more follow only if some change lies beyond it.
         return bound, any(self.change_seqs(e, bound, site_ids, 1, include_deleted) for e in TABLES), set(TABLES)
+
+    def pull_page(self, after_seq, site_ids, limit, include_deleted, restricted, encode):
+        """A whole page in one statement: each table's limit + 1 lowest changes with their stored texts, merged
+        by seq and cut by the database (PostgreSQL reads them as a merge of index range scans, stopping at the
+        cut, so it reads the page's rows and no others). ([(seq, change text, deleted, entity)], has_more), or
+        None when the page's last seq is shared with the next record (compute_pull's general path keeps records
+        sharing a seq together). restricted: the entities sent without the role's hidden fields; encode:
+        sync.pull.change_text, for records without a current text.
+
+        One snapshot gives the page (READ COMMITTED gives each statement its own): a change committed meanwhile
+        has a higher seq than any in it, and waits for the next page, never passed over by the cursor."""
+        key = ("page", site_ids is None, include_deleted, restricted, self.dialect)
+        stmt = _STATEMENTS.get(key)
+        if stmt is None:
+            parts = []
+            for entity in TABLES:
+                def build(t, entity=entity):
+                    if entity not in WIRE_ENTITIES:  # events: always serialized (NULL marks it)
+                        text = sa.cast(sa.null(), sa.Text)
+                    else:
+                        text = sa.case((t.c.wire_seq == t.c.seq,
+                                        t.c.wire_restricted if entity in restricted else t.c.wire))
+                    return sa.select(t.c.seq, text.label("text"), t.c.deleted, sa.literal(entity).label("entity"))
+
+                sub = self._pull_stmt(("page", entity in restricted), entity, site_ids, None, include_deleted, build,
+                                      True).subquery()
+                parts.append(sa.select(sub.c.seq, sub.c.text, sub.c.deleted, sub.c.entity))
+            rows = sa.union_all(*parts).subquery()
+            stmt = _STATEMENTS[key] = (sa.select(rows.c.seq, rows.c.text, rows.c.deleted, rows.c.entity)
+                                       .order_by(rows.c.seq).limit(sa.bindparam("lim")))
+        rows = self.session.execute(stmt, self._params(after_seq, site_ids, None, lim=limit + 1)).all()
+        has_more = len(rows) > limit
+        if has_more:
+            if rows[limit][0] == rows[limit - 1][0]:
+                return None
+            del rows[limit:]
+        stale = {row[3] for row in rows if row[1] is None}
+        if not stale:
+            return rows, has_more
+        # Records without a current text (and events): their entity's records of the page, serialized from their
+        # columns (and their texts stored), in place of those rows.
+        up_to = rows[-1][0]
+        streams = [[row for row in rows if row[3] not in stale]]
+        for entity in stale:
+            r = entity in restricted
+            streams.append([(seq, text, deleted, entity) for seq, text, deleted in self.wire_changes(
+                entity, after_seq, site_ids, up_to, include_deleted, r, lambda rec, e=entity, r=r: encode(e, rec, r))])
+        return list(heapq.merge(*streams, key=lambda row: row[0])), has_more
 
     def changes_since(self, entity, after_seq, site_ids, up_to, include_deleted, stale_only=False):
         names, columns, converters = _pull_columns(entity, self.dialect)

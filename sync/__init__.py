@@ -3,11 +3,11 @@
 Imports no flask and no sqlalchemy: storage plugs in through the Store protocol (see docs/PROTOCOL.md).
 """
 from .pull import compute_pull
-from .push import apply_push
-from .store import DeviceState, InMemoryStore, LogEntry, Store, WriteSet
+from .push import answer_replay, apply_push
+from .store import DeviceState, InMemoryStore, LogEntry, Receipt, Store, WriteSet
 from .wire import (MutationResult, Principal, ProtocolError, PullResult, PushRequest, PushResult, parse_pull,
-                   parse_push)
+                   parse_push, request_digest)
 
-__all__ = ["apply_push", "compute_pull", "DeviceState", "InMemoryStore", "LogEntry", "Store", "WriteSet",
-           "MutationResult", "Principal", "ProtocolError", "PullResult", "PushRequest", "PushResult", "parse_pull",
-           "parse_push"]
+__all__ = ["answer_replay", "apply_push", "compute_pull", "DeviceState", "InMemoryStore", "LogEntry", "Receipt",
+           "Store", "WriteSet", "MutationResult", "Principal", "ProtocolError", "PullResult", "PushRequest", "PushResult", "parse_pull",
+           "parse_push", "request_digest"]

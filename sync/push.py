@@ -23,9 +23,29 @@ def _forbidden():
     return Reject("unknown_or_forbidden", "Élément inconnu ou hors de vos sites.")
 
 
-def apply_push(store: Store, principal: Principal, request: PushRequest) -> PushResult:
+def _replayed(n: int, entry: LogEntry | None) -> MutationResult:
+    if entry is None:  # decided before the log existed, or its log entry was purged: nothing to redo
+        return MutationResult(n, "applied", replayed=True)
+    return MutationResult(n, entry.status, entry.reason, list(entry.conflicts), True)
+
+
+def answer_replay(store: Store, principal: Principal, digest: str) -> PushResult | None:
+    """The answer to a request whose exact bytes were applied before (a phone sending again the push whose answer
+    it lost), from its receipt and the log: the answer apply_push would give, without parsing or deciding the
+    mutations again, and writing nothing. None when there is no receipt, or its device is not the principal's:
+    apply_push then decides (and refuses another user's device)."""
+    receipt = store.receipt(digest)
+    if receipt is None or receipt.user_id != principal.user_id:
+        return None
+    ns = list(range(receipt.first_n, receipt.last_n + 1))
+    entries = store.log_entries(receipt.client_id, ns)
+    return PushResult(receipt.last_applied, [_replayed(n, entries.get(n)) for n in ns])
+
+
+def apply_push(store: Store, principal: Principal, request: PushRequest, digest: str | None = None) -> PushResult:
     """Replays are answered from the log, a gap or a changed body refuses the whole request (nothing written),
-    the next mutations are applied or rejected, and the device's counter advances with them."""
+    the next mutations are applied or rejected, and the device's counter advances with them. digest (of the
+    request's bytes): when mutations are applied, a receipt is kept under it for answer_replay."""
     device = store.lock_device(request.client_id, principal.user_id)
     last = device.last_applied
     old = [m for m in request.mutations if m.n <= last]
@@ -41,14 +61,13 @@ def apply_push(store: Store, principal: Principal, request: PushRequest) -> Push
             if entry is not None and entry.body_hash != m.body_hash:
                 raise ProtocolError(409, "mutation_conflict",
                                     "Une modification déjà reçue porte ce numéro avec un autre contenu.", {"n": m.n})
-            if entry is None:  # decided before the log existed: nothing to compare, nothing to redo
-                results.append(MutationResult(m.n, "applied", replayed=True))
-            else:
-                results.append(MutationResult(m.n, entry.status, entry.reason, list(entry.conflicts), True))
+            results.append(_replayed(m.n, entry))
     now = store.now()
     if new:
         batch = _Batch(store, principal, device, now)
         results.extend(batch.run(new))
+        if digest is not None:
+            batch.ws.receipt = (digest, request.mutations[0].n, request.mutations[-1].n)
         store.write(batch.ws)
         device.last_applied = new[-1].n
     device.app_version = request.app_version or device.app_version

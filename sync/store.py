@@ -56,6 +56,18 @@ class LogEntry:
 
 
 @dataclass
+class Receipt:
+    """A push request applied before, known by the digest of its exact bytes (docs/PROTOCOL.md, Replays): its
+    device, the owner and counter of that device now, and the numbers the request carried."""
+
+    client_id: str
+    user_id: str
+    last_applied: int
+    first_n: int
+    last_n: int
+
+
+@dataclass
 class WriteSet:
     """Everything one push writes, handed to the store at once (bulk inserts, per-row updates)."""
 
@@ -67,6 +79,7 @@ class WriteSet:
     rejections: list = field(default_factory=list)  # [{n, op, code, reason, args, site_id}]
     conflicts: list = field(default_factory=list)  # [{entity, entity_id, site_id, field, kept_*, lost_*}]
     suspicions: list = field(default_factory=list)  # [{resident_id, candidate_id, site_id}]
+    receipt: tuple | None = None  # (digest of the request's bytes, its first n, its last n)
 
 
 class Store(Protocol):
@@ -79,6 +92,9 @@ class Store(Protocol):
     def save_device(self, device: DeviceState) -> None: ...
 
     def log_entries(self, client_id: str, ns: list[int]) -> dict[int, LogEntry]: ...
+
+    def receipt(self, digest: str) -> Receipt | None:
+        """The receipt a push that applied mutations left under this digest, with its device's owner and counter."""
 
     def next_seq(self, count: int) -> int:
         """Reserve count values of the change sequence (in commit order) and return the first."""
@@ -112,6 +128,10 @@ class Store(Protocol):
     # Optional: wire_changes(entity, after_seq, site_ids, up_to, include_deleted, restricted, encode) ->
     # [(seq, change JSON text, deleted)]: the same records as changes_since, already serialized (stored texts where the
     # store keeps them, encode(record) for the others). compute_pull uses it when the store has it.
+    # Optional: pull_page(after_seq, site_ids, limit, include_deleted, restricted, encode) ->
+    # ([(seq, change JSON text, deleted, entity)], has_more) or None: a whole page at once (restricted: the entities
+    # sent without the role's hidden fields; encode: change_text). None when the record after the page's last one
+    # shares its seq: compute_pull then takes the path above, which keeps such records together.
 
 
 class InMemoryStore:
@@ -124,6 +144,7 @@ class InMemoryStore:
         self.rejections: list[dict] = []
         self.conflicts: list[dict] = []
         self.suspicions: list[dict] = []
+        self.receipts: dict[str, tuple] = {}
         self.seq = 0
         self.clock = now
         self.programme = {"goal": 0, "baseline": 0}
@@ -145,6 +166,14 @@ class InMemoryStore:
 
     def log_entries(self, client_id, ns):
         return {n: self.log[(client_id, n)] for n in ns if (client_id, n) in self.log}
+
+    def receipt(self, digest):
+        found = self.receipts.get(digest)
+        if found is None:
+            return None
+        client_id, first_n, last_n = found
+        dev = self.devices[client_id]
+        return Receipt(client_id, dev.user_id, dev.last_applied, first_n, last_n)
 
     def next_seq(self, count):
         self.seq += count
@@ -181,6 +210,9 @@ class InMemoryStore:
         self.rejections.extend({"client_id": ws.client_id, "user_id": ws.user_id, **r} for r in ws.rejections)
         self.conflicts.extend(ws.conflicts)
         self.suspicions.extend({"status": "pending", **s} for s in ws.suspicions)
+        if ws.receipt is not None:
+            digest, first_n, last_n = ws.receipt
+            self.receipts[digest] = (ws.client_id, first_n, last_n)
 
     def _changes(self, entity, after_seq, site_ids, include_deleted):
         rows = [rec for rec in self.tables[entity].values()

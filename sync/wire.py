@@ -136,6 +136,11 @@ def body_hash(op: str, args, at: str) -> str:
     return hashlib.sha256(canon.encode("utf-8", "surrogatepass")).hexdigest()
 
 
+def request_digest(raw: bytes) -> str:
+    """sha256 of a push request's exact bytes: the key of its receipt (docs/PROTOCOL.md, Replays)."""
+    return hashlib.sha256(raw).hexdigest()
+
+
 _ENVELOPE_KEYS = {"client_id", "app_version", "pending", "mutations"}
 _MUTATION_KEYS = {"n", "op", "at", "args"}
 

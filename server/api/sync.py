@@ -3,7 +3,7 @@ from flask import Blueprint, current_app, request
 from flask_jwt_extended import current_user
 from marshmallow import fields
 
-from sync import ProtocolError, apply_push, compute_pull, parse_pull, parse_push
+from sync import ProtocolError, answer_replay, apply_push, compute_pull, parse_pull, parse_push, request_digest
 
 from .. import audit
 from ..auth import ALL_ROLES, roles_required
@@ -37,15 +37,21 @@ def _protocol_error(e: ProtocolError):
     return error_response(e.status, e.code, e.message, e.details)
 
 
-def _body():
+def _raw_body() -> bytes:
     if not request.is_json:
         raise ApiError(415, "unsupported_media_type", "Le corps doit être du JSON (application/json).")
+    # A declared length over MAX_CONTENT_LENGTH raises 413 here. Chunked: werkzeug cuts the stream at the limit
+    # without a word, and a cut body must be a 413, not a 400.
+    raw = request.get_data(cache=True)
     limit = current_app.config.get("MAX_CONTENT_LENGTH")
-    if request.content_length is None and limit:
-        # Chunked: werkzeug cuts the stream at the limit without a word; a cut body must be a 413, not a 400.
-        if len(request.get_data(cache=True)) >= limit:
-            raise ApiError(413, "payload_too_large", "Requête trop volumineuse.")
-    body = request.get_json(silent=True)  # a declared length over MAX_CONTENT_LENGTH raises 413 here
+    if request.content_length is None and limit and len(raw) >= limit:
+        raise ApiError(413, "payload_too_large", "Requête trop volumineuse.")
+    return raw
+
+
+def _body():
+    _raw_body()
+    body = request.get_json(silent=True)
     if not isinstance(body, dict):
         raise ApiError(400, "bad_json", "Le corps n'est pas un objet JSON valide.")
     return body
@@ -90,8 +96,13 @@ def push():
         413: {content: {application/json: {schema: ErrorSchema}}}
         422: {content: {application/json: {schema: ErrorSchema}}}
     """
-    req = parse_push(_body(), current_app.config["SYNC_MAX_MUTATIONS"])
-    result = apply_push(SqlStore(db.session), principal_for(current_user), req)
+    store, principal = SqlStore(db.session), principal_for(current_user)
+    digest = request_digest(_raw_body())
+    # The same bytes as a push already applied (a phone sending again after a lost answer): its receipt answers.
+    result = answer_replay(store, principal, digest)
+    if result is None:
+        req = parse_push(_body(), current_app.config["SYNC_MAX_MUTATIONS"])
+        result = apply_push(store, principal, req, digest)
     db.session.commit()
     return current_app.response_class(result.to_json(), mimetype="application/json")
 

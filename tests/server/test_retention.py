@@ -35,7 +35,7 @@ def aged(world, make, app):
     """Pairs of records on both sides of every retention cut-off (defaults: see server/config.py)."""
     from server.database import next_seq
     from server.models import (AuditLog, Conflict, Device, DuplicateSuspicion, Engagement, MutationLog, PushDelivery,
-                               PushLink, PushSubscription, Rejection, Resident, RevokedToken, Site, Visit)
+                               PushLink, PushReceipt, PushSubscription, Rejection, Resident, RevokedToken, Site, Visit)
     cfg = app.config
     site = db.session.get(Site, uuid.UUID(world["own_site"]))
     user = world.users["staff"]
@@ -106,7 +106,9 @@ def aged(world, make, app):
         MutationLog(client_id=device.client_id, n=1, body_hash="0" * 64, op="visit.create", status="applied",
                     received_at=ago(log, -HOUR)),
         MutationLog(client_id=device.client_id, n=2, body_hash="1" * 64, op="visit.create", status="applied",
-                    received_at=ago(log, HOUR))])
+                    received_at=ago(log, HOUR)),
+        PushReceipt(digest="a" * 64, client_id=device.client_id, first_n=1, last_n=1, received_at=ago(log, -HOUR)),
+        PushReceipt(digest="b" * 64, client_id=device.client_id, first_n=2, last_n=2, received_at=ago(log, HOUR))])
     audit_days = cfg["RETENTION_AUDIT_LOG_DAYS"]
     db.session.add_all([AuditLog(action="resident.read", subject="old", at=ago(audit_days, -HOUR)),
                         AuditLog(action="resident.read", subject="young", at=ago(audit_days, HOUR))])
@@ -147,8 +149,8 @@ def aged(world, make, app):
 
 EXPECTED = {"visit_notes": 4, "visits": 1, "inactive_residents": 1, "deleted_residents": 1,
             "rejections_of_erased": 0, "conflicts": 1,
-            "rejections": 1, "duplicate_suspicions": 1, "mutation_log": 1, "audit_log": 1, "push_subscriptions": 1,
-            "push_deliveries": 1, "push_links": 1, "revoked_tokens": 1}
+            "rejections": 1, "duplicate_suspicions": 1, "mutation_log": 1, "push_receipts": 1, "audit_log": 1,
+            "push_subscriptions": 1, "push_deliveries": 1, "push_links": 1, "revoked_tokens": 1}
 
 
 def _exists(model, key, value) -> bool:
@@ -158,7 +160,7 @@ def _exists(model, key, value) -> bool:
 def test_each_kind_is_purged_past_its_cut_off_and_kept_before(aged):
     from server import privacy
     from server.models import (AuditLog, Conflict, DuplicateSuspicion, MutationLog, PushDelivery, PushLink,
-                               PushSubscription, Rejection, Resident, RevokedToken, Visit)
+                               PushReceipt, PushSubscription, Rejection, Resident, RevokedToken, Visit)
     counts = privacy.purge(now=NOW)
     db.session.commit()
     # visit_notes: every note older than a year, the visits that are then tombstoned included.
@@ -184,6 +186,7 @@ def test_each_kind_is_purged_past_its_cut_off_and_kept_before(aged):
     assert _exists(Conflict, Conflict.id, aged["open_conflict"]) and _exists(Rejection, Rejection.id,
                                                                              aged["open_rejection"])
     assert db.session.execute(sa.select(MutationLog.n)).scalars().all() == [2]
+    assert db.session.execute(sa.select(PushReceipt.first_n)).scalars().all() == [2]
     assert db.session.execute(sa.select(AuditLog.subject).where(AuditLog.action == "resident.read")).scalars().all() \
         == ["young"]
     assert not _exists(PushSubscription, PushSubscription.id, aged["sub_old"])

@@ -1,0 +1,94 @@
+"""server/bulk.py writes exactly what SQLAlchemy's own executemany writes: compared as the database stores it."""
+import uuid
+from datetime import datetime, timedelta, timezone
+
+import sqlalchemy as sa
+
+from server.bulk import insert_many
+from server.extensions import db
+from server.models import MutationLog, Resident, Visit
+from server.sync_store import STR_UUID
+
+
+def _binds(table, names):
+    return {k: STR_UUID if isinstance(table.c[k].type, sa.Uuid) else table.c[k].type for k in names}
+
+
+def _stored(table, ids):
+    """The rows as the driver reads them back, without any type processing: what is really on disk."""
+    cols = [c.name for c in table.columns if c.name != "id"]
+    conn = db.session.connection()
+    out = {}
+    for i in ids:
+        sql = sa.select(*[sa.type_coerce(table.c[c], sa.types.NullType()) for c in cols]).where(
+            table.c.id == sa.bindparam("i", type_=STR_UUID))
+        out[i] = conn.execute(sql, {"i": i}).one()
+    return cols, out
+
+
+def _both_ways(table, rows):
+    """The rows inserted twice, under other ids: by SQLAlchemy's executemany and by insert_many."""
+    a = [{**r, "id": str(uuid.uuid4())} for r in rows]
+    b = [{**r, "id": str(uuid.uuid4())} for r in rows]
+    binds = _binds(table, a[0])
+    db.session.execute(sa.insert(table).values({k: sa.bindparam(k, type_=t) for k, t in binds.items()}), a)
+    insert_many(db.session, table, binds, b)
+    cols, got_a = _stored(table, [r["id"] for r in a])
+    _cols, got_b = _stored(table, [r["id"] for r in b])
+    for ra, rb in zip(a, b):
+        assert dict(zip(cols, got_b[rb["id"]])) == dict(zip(cols, got_a[ra["id"]]))
+    return cols, got_b
+
+
+def test_visits_as_sqlalchemy_writes_them(make):
+    site = make.site()
+    hh = make.household(site)
+    r = make.resident(hh)
+    paris = timezone(timedelta(hours=1))
+    base = {"household_id": str(hh.id), "site_id": str(site.id), "user_id": None, "client_id": str(uuid.uuid4()),
+            "deleted": False, "clock_suspect": False, "follow_up": False, "consent_recontact": False}
+    rows = [
+        {**base, "seq": 10, "resident_id": str(r.id), "visited_at": datetime(2026, 3, 1, 9, 30, tzinfo=paris),
+         "received_at": datetime(2026, 3, 1, 8, 31, 5, 123456, tzinfo=timezone.utc), "outcome": "talked",
+         "interests": ["jardin", "laverie"], "needs": [], "note": "Mme Ébène, 3ᵉ étage ; « ok »",
+         "clock_suspect": True, "wire": '{"x":1}', "wire_seq": 10, "created_at": datetime.now(timezone.utc),
+         "updated_at": datetime.now(timezone.utc)},
+        {**base, "seq": 11, "resident_id": None, "visited_at": datetime(2026, 3, 1, 23, 59, 59, tzinfo=timezone.utc),
+         "received_at": datetime(2026, 3, 2, tzinfo=timezone.utc), "outcome": "absent", "interests": [],
+         "needs": ["budget"], "note": "", "follow_up": True, "wire": None, "wire_seq": None,
+         "created_at": datetime.now(timezone.utc), "updated_at": datetime.now(timezone.utc)},
+    ]
+    cols, got = _both_ways(Visit.__table__, rows)
+    # And read back through the model, the values are the ones given.
+    db.session.flush()
+    v = db.session.execute(sa.select(Visit).where(Visit.seq == 10).order_by(Visit.created_at)).scalars().first()
+    assert v.visited_at == rows[0]["visited_at"] and v.interests == ["jardin", "laverie"]
+    assert v.note == rows[0]["note"] and str(v.resident_id) == str(r.id)
+
+
+def test_residents_json_and_nulls_as_sqlalchemy_writes_them(make):
+    hh = make.household(make.site())
+    base = {"household_id": str(hh.id), "site_id": str(hh.site_id), "first_name": "Zoé", "last_name": "N'Diaye",
+            "name_key": "ndiaye zoe", "deleted": False, "consent_contact": True, "consent_image": False,
+            "created_at": datetime.now(timezone.utc), "updated_at": datetime.now(timezone.utc)}
+    rows = [{**base, "seq": 20, "phone": "", "email": "", "field_versions": {"phone": {"seq": 3, "by": None}},
+             "consent_recorded_at": None, "duplicate_of": None, "merged_into": None},
+            {**base, "seq": 21, "phone": "06 01 02 03 04", "email": "z@example.org", "field_versions": {},
+             "consent_recorded_at": datetime.now(timezone.utc), "duplicate_of": None, "merged_into": None}]
+    _both_ways(Resident.__table__, rows)
+
+
+def test_the_mutation_log_as_sqlalchemy_writes_it(make, world):
+    from server.models import Device
+    device = Device(client_id=uuid.uuid4(), user_id=world.users["staff"].id)
+    db.session.add(device)
+    db.session.flush()
+    t = MutationLog.__table__
+    binds = _binds(t, ["client_id", "user_id", "received_at", "n", "body_hash", "op", "status"])
+    rows = [{"client_id": str(device.client_id), "user_id": str(device.user_id), "n": n, "body_hash": f"{n:064x}",
+             "op": "visit.create", "status": "applied", "received_at": datetime.now(timezone.utc)} for n in (1, 2)]
+    db.session.execute(sa.insert(t).values({k: sa.bindparam(k, type_=v) for k, v in binds.items()}), rows)
+    insert_many(db.session, t, binds, [{**r, "n": r["n"] + 2} for r in rows])
+    got = db.session.execute(sa.select(t).where(t.c.client_id == device.client_id).order_by(t.c.n)).all()
+    assert [tuple(row)[2:] for row in got[2:]] == [tuple(row)[2:] for row in got[:2]]
+    assert [row.n for row in got] == [1, 2, 3, 4]

@@ -17,7 +17,7 @@ from .database import next_seq
 from .extensions import db
 from .models import (Action, Attendance, AuditLog, Conflict, DuplicateSuspicion, Engagement, Event, HeadCount,
                      Household, MutationLog, PushDelivery, PushLink, PushReceipt, PushSubscription, Rejection,
-                     Resident, RevokedToken, Site, User, Visit)
+                     Resident, RevokedToken, Site, User, Visit, event_sites)
 from .sync_store import _bump as bump_seq  # the review's tombstone helper: a fresh seq per row, one statement
 
 ERASED_MARK = "[effacé]"
@@ -140,12 +140,17 @@ class NameMatcher:
                     kinds.add("full")
         return out
 
+    def _spans(self, folded: str, site_id) -> list[tuple[int, int, bool]]:
+        """(start, end, sure) of each mention in a folded text; not sure where a namesake of the site may be meant."""
+        forms = [("full", self.full)] + ([("last", self.civil)] if site_id in self.sites else [])
+        namesakes = self.namesakes.get(site_id, set())
+        return [(m.start(), m.end(), kind not in namesakes)
+                for kind, rx in forms if rx is not None for m in rx.finditer(folded)]
+
     def naming(self, line: str, site_id) -> str | None:
         """"sure" when the line names the person, "ambiguous" when a namesake of the site may be meant, else None."""
-        folded = _fold(line)
-        forms = [("full", self.full)] + ([("last", self.civil)] if site_id in self.sites else [])
-        found = {kind for kind, rx in forms if rx is not None and rx.search(folded)}
-        return ("sure" if found - self.namesakes.get(site_id, set()) else "ambiguous") if found else None
+        spans = self._spans(_fold(line), site_id)
+        return ("sure" if any(sure for *_, sure in spans) else "ambiguous") if spans else None
 
     def lines(self, text: str, site_id) -> list[tuple[str, str | None]]:
         """Each line of the text with naming()'s verdict; notes without a word of the surname are not folded."""
@@ -160,6 +165,35 @@ class NameMatcher:
             return text, 0
         return ("\n".join(line for line, verdict in lines if verdict != "sure"),
                 sum(verdict == "ambiguous" for _, verdict in lines))
+
+    def redact(self, text: str, site_id) -> tuple[str, int]:
+        """A one-line text (a title, a place) with each sure mention replaced by [effacé], and how many mentions
+        were left because a namesake may be meant."""
+        if self.raw is None or not text or not self.raw.search(text):
+            return text, 0
+        folded, starts = _fold_indexed(text)
+        spans = self._spans(folded, site_id)
+        merged = []
+        for a, b in sorted((a, b) for a, b, sure in spans if sure):
+            if merged and a <= merged[-1][1]:
+                merged[-1][1] = max(merged[-1][1], b)
+            else:
+                merged.append([a, b])
+        pieces, pos = [], 0
+        for a, b in merged:  # back to the text's own positions (a folded letter may come from a letter + accent)
+            pieces += [text[pos:starts[a]], ERASED_MARK]
+            pos = starts[b] if b < len(starts) else len(text)
+        return "".join(pieces) + text[pos:], sum(not sure for *_, sure in spans)
+
+
+def _fold_indexed(text: str) -> tuple[str, list[int]]:
+    """_fold(text), with the position in text of each folded character."""
+    chars, starts = [], []
+    for i, ch in enumerate(text):
+        for f in _fold(ch):
+            chars.append(f)
+            starts.append(i)
+    return "".join(chars), starts
 
 
 def _others_named(hh_ids, core) -> list:
@@ -266,9 +300,11 @@ def access_export(resident: Resident) -> dict:
                  or _mentions(c.kept_value, words) or _mentions(c.lost_value, words)]
     rejections = _rejections_naming({str(i) for i in record_ids}, words)
     elsewhere = NameMatcher(rows)
-    mentions = [{"entity": entity, "id": str(row_id), "line": line, "ambiguous": verdict == "ambiguous"}
-                for entity, _model, _col, row_id, site_id, text in _notes_beyond(hh_ids, elsewhere)
-                for line, verdict in elsewhere.lines(text, site_id) if verdict]
+    mentions = [{"entity": entity, "id": str(row_id), "field": column, "line": line,
+                 "ambiguous": verdict == "ambiguous"}
+                for entity, _model, row_id, site_id, texts in _texts_beyond(hh_ids, elsewhere)
+                for column, text in texts.items()
+                for line, verdict in elsewhere.lines(text or "", site_id) if verdict]
     subs = db.session.execute(sa.select(PushSubscription).where(PushSubscription.resident_id.in_(ids))).scalars()
     subjects = [f"resident:{i}" for i in ids]
     reads = db.session.execute(sa.select(AuditLog, User.role).outerjoin(User, User.id == AuditLog.user_id)
@@ -349,7 +385,7 @@ def erase(resident: Resident, user, reason: str, action: str = "privacy.erase") 
     counts["visits_unlinked"] = scrub(Visit, Visit.resident_id.in_(ids), {"resident_id": None, "note": ""})
     counts["notes_scrubbed"] = _scrub_notes(Visit, "note", Visit.household_id.in_(hh_ids), words)
     counts["notes_scrubbed"] += _scrub_notes(Household, "notes", Household.id.in_(hh_ids), words)
-    counts["notes_elsewhere_scrubbed"], counts["mentions_left_ambiguous"] = _scrub_mentions(hh_ids, elsewhere)
+    counts.update(_scrub_mentions(hh_ids, elsewhere))
     counts["residents"] = scrub(Resident, Resident.id.in_(ids), {
         "deleted": True, "first_name": "", "last_name": "", "name_key": "", "phone": "", "email": "",
         "consent_contact": False, "consent_image": False, "consent_recorded_at": None, "duplicate_of": None,
@@ -376,44 +412,70 @@ def _scrub_notes(model, column: str, where, words) -> int:
     n = 0
     for row_id, text in db.session.execute(sa.select(model.id, col).where(where, col != "")).all():
         if _mentions(text, words):
-            _set_text(model, column, row_id, _without_lines_naming(text, words))
+            _set_texts(model, row_id, {column: _without_lines_naming(text, words)})
             n += 1
     return n
 
 
-def _notes_beyond(hh_ids, matcher: NameMatcher):
-    """(entity, model, column, id, site id, text) of the notes of households and visits outside these households
-    that hold a word of the person's surname: the only ones that can name them."""
+# Free text beyond the person's household that may name them, per entity: its text columns. Notes and descriptions
+# lose the lines naming them; a one-line field (a title, a place, an action's name) has the name replaced.
+_TEXTS_BEYOND = {"household": (Household, ("notes",)), "visit": (Visit, ("note",)),
+                 "action": (Action, ("name", "description")), "event": (Event, ("title", "description", "place"))}
+_LINE_FIELDS = frozenset({"notes", "note", "description"})
+
+
+def _texts_beyond(hh_ids, matcher: NameMatcher):
+    """(entity, model, id, site id, {column: text}) of the records outside these households whose free text holds
+    a word of the person's surname: the only ones that can name them. An event's site is one of the person's
+    sites when it is shown there; an action open to every site has none (their full name only is looked for)."""
     if matcher.raw is None:
         return
-    for entity, model, column, where in (("household", Household, "notes", Household.id.not_in(hh_ids)),
-                                         ("visit", Visit, "note", Visit.household_id.not_in(hh_ids))):
-        col = getattr(model, column)
+    outside = {"household": Household.id.not_in(hh_ids), "visit": Visit.household_id.not_in(hh_ids)}
+    for entity, (model, columns) in _TEXTS_BEYOND.items():
+        cols = [getattr(model, c) for c in columns]
+        site = model.site_id if entity != "event" else sa.null()
         # The database picks the candidates (PostgreSQL's regex; SQLite calls Python's re): reading every note of
         # every site into Python was most of an erasure's time.
-        candidates = sa.select(model.id, model.site_id, col).where(
-            where, col != "", col.regexp_match(matcher.raw.pattern, flags="i"))
-        for row_id, site_id, text in db.session.execute(candidates).all():
-            if matcher.raw.search(text):
-                yield entity, model, column, row_id, site_id, text
+        candidates = sa.select(model.id, site, *cols).where(
+            outside.get(entity, sa.true()), sa.or_(*(c.regexp_match(matcher.raw.pattern, flags="i") for c in cols)))
+        rows = db.session.execute(candidates).all()
+        if entity == "event" and rows:
+            shown = {}
+            for event_id, site_id in db.session.execute(sa.select(event_sites.c.event_id, event_sites.c.site_id)
+                                                        .where(event_sites.c.event_id.in_([r[0] for r in rows]))):
+                shown.setdefault(event_id, set()).add(site_id)
+            rows = [(r[0], min(shown.get(r[0], set()) & matcher.sites, default=None), *r[2:]) for r in rows]
+        for row_id, site_id, *texts in rows:
+            yield entity, model, row_id, site_id, dict(zip(columns, texts))
 
 
-def _scrub_mentions(hh_ids, matcher: NameMatcher) -> tuple[int, int]:
-    """Other households' notes: the lines naming the person go (same new seq, same cleared pull texts as their
-    own household's). Returns (rows scrubbed, lines left because a namesake may be meant)."""
-    scrubbed = ambiguous = 0
-    for _entity, model, column, row_id, site_id, text in _notes_beyond(hh_ids, matcher):
-        new, left = matcher.strike(text, site_id)
-        ambiguous += left
-        if new != text:
-            _set_text(model, column, row_id, new)
-            scrubbed += 1
-    return scrubbed, ambiguous
+def _cleaned(matcher: NameMatcher, column: str, text: str, site_id) -> tuple[str, int]:
+    if column in _LINE_FIELDS:
+        return matcher.strike(text, site_id)
+    return matcher.redact(text, site_id)
 
 
-def _set_text(model, column: str, row_id, text: str) -> None:
+def _scrub_mentions(hh_ids, matcher: NameMatcher) -> dict:
+    """Other households' notes, events and actions: the lines naming the person go, or their name in a one-line
+    field (same new seq, same cleared pull texts as their own household's). Returns counts: records scrubbed
+    per kind, and mentions left because a namesake may be meant."""
+    counts = {"notes_elsewhere_scrubbed": 0, "agenda_scrubbed": 0, "mentions_left_ambiguous": 0}
+    for entity, model, row_id, site_id, texts in _texts_beyond(hh_ids, matcher):
+        changed = {}
+        for column, text in texts.items():
+            new, left = _cleaned(matcher, column, text or "", site_id)
+            counts["mentions_left_ambiguous"] += left
+            if new != (text or ""):
+                changed[column] = new
+        if changed:
+            _set_texts(model, row_id, changed)
+            counts["notes_elsewhere_scrubbed" if entity in ("household", "visit") else "agenda_scrubbed"] += 1
+    return counts
+
+
+def _set_texts(model, row_id, texts: dict) -> None:
     db.session.execute(sa.update(model.__table__).where(model.__table__.c.id == row_id).values(
-        {column: text, "seq": next_seq(db.session), "updated_at": _now(), **_derived(model)}))
+        {**texts, "seq": next_seq(db.session), "updated_at": _now(), **_derived(model)}))
 
 
 def _delete_conflicts(record_ids, hh_ids, words) -> int:

@@ -45,7 +45,7 @@ def person(world, make, as_role):
     (Marcel Dubois) who must keep everything."""
     from server import privacy, push
     from server.database import next_seq
-    from server.models import (Attendance, Conflict, DuplicateSuspicion, Household, PushDelivery,
+    from server.models import (Attendance, Conflict, DuplicateSuspicion, Event, Household, PushDelivery,
                                PushSubscription, Rejection, Resident, Site, Visit)
 
     hh = db.session.get(Household, uuid.UUID(world["own_household"]))
@@ -54,7 +54,7 @@ def person(world, make, as_role):
     r = make.resident(hh, first_name=FIRST, last_name=LAST, phone="06 99 88 77 66", email="zq@exemple.fr",
                       consent_contact=True, consent_recorded_at=datetime(2026, 2, 1, 10, tzinfo=timezone.utc))
     mate = make.resident(hh, first_name="Marcel", last_name="Dubois")
-    action = make.action(name="Laverie solidaire", site=site)
+    action = make.action(name="Laverie solidaire", site=site, description="Idée de Zéphirine Quenouille\nLe mardi")
     make.engagement(r, action)
     make.engagement(mate, action)
     now = datetime.now(timezone.utc)
@@ -78,12 +78,17 @@ def person(world, make, as_role):
                    name_key="quenouille zephirine", duplicate_of=r.id, seq=next_seq(db.session))
     db.session.add(dup)
     # Her name written beyond her household: a neighbour's note and a visit of theirs (same site), a household of
-    # the other site, the neighbour's notes conflict and a refused visit of theirs.
+    # the other site, the neighbour's notes conflict and a refused visit of theirs, an event and an action.
+    party = Event(title="Goûter chez Zéphirine QUENOUILLE", kind="atelier", starts_at=now, ends_at=now,
+                  description="Animé par Mme Quenouille\nApporter des gâteaux", place="Chez Mme Quenouille, bât. B",
+                  seq=next_seq(db.session))
+    party.sites = [site]
     neighbour = make.household(site, notes=NEIGHBOUR_NOTES)
     make.resident(neighbour, first_name="Josiane", last_name="Durand")
     far = make.household(db.session.get(Site, uuid.UUID(world["other_site"])),
                          notes="Sa cousine QUENOUILLE Zéphirine habite l'autre résidence\nChaudière révisée")
     db.session.add_all([
+        party,
         Visit(household_id=neighbour.id, site_id=site.id, visited_at=now, outcome="talked",
               note="Mme Durand voit Zephirine Quenouille le mardi\nPartante pour l'atelier", seq=next_seq(db.session)),
         Conflict(entity="household", entity_id=neighbour.id, site_id=site.id, field="notes",
@@ -115,7 +120,7 @@ def person(world, make, as_role):
     db.session.commit()
     return {"id": str(r.id), "dup": str(dup.id), "mate": str(mate.id), "household": str(hh.id),
             "event": world["own_event"], "anon_sub": str(anon_sub.id), "neighbour": str(neighbour.id),
-            "far": str(far.id)}
+            "far": str(far.id), "party": str(party.id), "action": str(action.id)}
 
 
 def _pull_all(api, client_id, cursor=None, limit=500):
@@ -154,7 +159,7 @@ def _event_figures(event_id):
 
 def test_erasure_removes_the_person_from_every_table_and_every_phone(person, as_role):
     from server import services
-    from server.models import Conflict, Household
+    from server.models import Action, Conflict, Event, Household
     gardien, admin = as_role("gardien"), as_role("admin")
     client_id = str(uuid.uuid4())
     replica = {}
@@ -163,7 +168,7 @@ def test_erasure_removes_the_person_from_every_table_and_every_phone(person, as_
     assert ("resident", person["id"]) in replica
     before = tables_naming(FIRST, LAST)
     # The scan finds her wherever she is: it is not vacuous.
-    assert {"residents", "visits", "households", "conflicts", "rejections"} <= set(before), before
+    assert {"residents", "visits", "households", "conflicts", "rejections", "events", "actions"} <= set(before), before
     assert before["households"] == 3 and before["visits"] == 3, before  # hers, the neighbour's, the far one
     # The neighbour's pull text is stored with her name: the erasure must not let a pull serve it again.
     assert "QUÉNOUILLE" in _stored_wire(Household, person["neighbour"])
@@ -177,6 +182,7 @@ def test_erasure_removes_the_person_from_every_table_and_every_phone(person, as_
     assert erased["residents"] == 2 and erased["engagements"] == 1 and erased["attendances"] == 1
     assert erased["push_subscriptions"] == 1 and erased["conflicts"] >= 1 and erased["rejections_scrubbed"] == 2
     assert erased["notes_elsewhere_scrubbed"] == 3 and erased["conflicts_scrubbed"] == 1
+    assert erased["agenda_scrubbed"] == 2
     assert erased["mentions_left_ambiguous"] == 0
 
     db.session.expire_all()
@@ -189,6 +195,10 @@ def test_erasure_removes_the_person_from_every_table_and_every_phone(person, as_
     assert _notes(Household, person["neighbour"]) == "Code porte 1234"
     assert _notes(Household, person["far"]) == "Chaudière révisée"
     assert tables_naming("Partante pour l'atelier") == {"visits": 1}
+    party = db.session.get(Event, uuid.UUID(person["party"]))
+    assert (party.title, party.description, party.place) == (
+        "Goûter chez [effacé]", "Apporter des gâteaux", "Chez [effacé], bât. B")
+    assert db.session.get(Action, uuid.UUID(person["action"])).description == "Le mardi"
     conflict = db.session.execute(sa.select(Conflict).where(Conflict.entity_id == uuid.UUID(person["neighbour"])))
     conflict = conflict.scalar_one()
     assert (conflict.kept_value, conflict.lost_value) == ("Code porte 1234", "Boîte aux lettres cassée")
@@ -202,6 +212,7 @@ def test_erasure_removes_the_person_from_every_table_and_every_phone(person, as_
     # The neighbour's household and visit come again, scrubbed, though nothing else of theirs changed.
     again = {(c["entity"], c["id"]): c["data"] for c in changes if not c["deleted"]}
     assert again[("household", person["neighbour"])]["notes"] == "Code porte 1234"
+    assert again[("event", person["party"])]["title"] == "Goûter chez [effacé]"
     assert [d["note"] for (e, _), d in again.items()
             if e == "visit" and d["household_id"] == person["neighbour"]] == ["Partante pour l'atelier"]
     _apply(replica, changes)
@@ -334,6 +345,7 @@ def test_erasure_leaves_namesakes_and_longer_words_in_other_notes(world, make, a
     ("aïcha benali, voisine\nCode 12", "other", "Code 12"),
     ("Mme A. Benali au 2e\nfamille Bénali relogée\nCode 12", "own", "Code 12"),
     ("M.Benali\nCode 12", "own", "Code 12"),
+    ("Mme Be\u0301nali (accent typed apart)\nCode 12", "own", "Code 12"),
     # Her surname after a civility only on her sites; alone, or her first name alone, nowhere.
     ("Mme Benali au 2e\nCode 12", "other", "Mme Benali au 2e\nCode 12"),
     ("Benali absent\nAïcha partante", "own", "Benali absent\nAïcha partante"),
@@ -347,6 +359,22 @@ def test_a_name_is_found_outside_the_household_in_its_written_forms(note, site, 
     matcher = privacy.NameMatcher([SimpleNamespace(site_id="own", first_name="Aïcha", last_name="Benali")],
                                   others=[])
     assert matcher.strike(note, site) == (kept, 0)
+
+
+@pytest.mark.parametrize("text,others,redacted,ambiguous", [
+    ("Goûter chez Aïcha BENALI", [], "Goûter chez [effacé]", 0),
+    ("Salle de Mme Be\u0301nali et de M. Durand", [], "Salle de [effacé] et de M. Durand", 0),
+    ("Benali Aïcha et Mme Benali", [], "[effacé] et [effacé]", 0),
+    ("Salle de Mme Benali", [("own", "Paul", "Benali")], "Salle de Mme Benali", 1),
+    ("Salle Martine Benalim", [], "Salle Martine Benalim", 0),
+])
+def test_a_one_line_text_has_the_name_replaced(text, others, redacted, ambiguous):
+    """Titles and places cannot lose a line: the name itself goes, the accents typed apart with it."""
+    from types import SimpleNamespace
+
+    from server import privacy
+    me = SimpleNamespace(site_id="own", first_name="Aïcha", last_name="Benali")
+    assert privacy.NameMatcher([me], others=others).redact(text, "own") == (redacted, ambiguous)
 
 
 @pytest.mark.parametrize("namesake,note,kept,ambiguous", [
@@ -387,12 +415,18 @@ def test_access_export_holds_everything_about_them_and_is_audited(person, as_rol
     assert any(c["lost_value"] == "QUENOUILE" for c in out["conflicts"])
     assert sorted(r["args"].get("last_name") or r["args"]["note"] for r in out["rejected_mutations"]) == [
         "M. Durand et Mme Quenouille absents", "Quenouille-Bis"]
-    # Of other households' notes, only the lines naming her (the rest is the neighbours' own business).
-    assert sorted((m["entity"], m["id"] if m["entity"] == "household" else "", m["line"], m["ambiguous"])
-                  for m in out["mentions_elsewhere"]) == sorted([
-        ("household", person["far"], "Sa cousine QUENOUILLE Zéphirine habite l'autre résidence", False),
-        ("household", person["neighbour"], "Mme Durand du 3e aide Mme QUÉNOUILLE pour ses courses", False),
-        ("visit", "", "Mme Durand voit Zephirine Quenouille le mardi", False)])
+    # Of other households' notes, events and actions, only the lines naming her (the rest is others' business).
+    assert sorted((m["entity"], m["field"], m["line"]) for m in out["mentions_elsewhere"]) == [
+        ("action", "description", "Idée de Zéphirine Quenouille"),
+        ("event", "description", "Animé par Mme Quenouille"),
+        ("event", "place", "Chez Mme Quenouille, bât. B"),
+        ("event", "title", "Goûter chez Zéphirine QUENOUILLE"),
+        ("household", "notes", "Mme Durand du 3e aide Mme QUÉNOUILLE pour ses courses"),
+        ("household", "notes", "Sa cousine QUENOUILLE Zéphirine habite l'autre résidence"),
+        ("visit", "note", "Mme Durand voit Zephirine Quenouille le mardi")]
+    assert {m["id"] for m in out["mentions_elsewhere"] if m["entity"] != "visit"} == {
+        person["action"], person["party"], person["neighbour"], person["far"]}
+    assert not any(m["ambiguous"] for m in out["mentions_elsewhere"])
     assert "Code porte" not in json.dumps(out)
     assert len(out["push_subscriptions"]) == 1 and out["push_subscriptions"][0]["kinds"] == ["atelier"]
     assert any(a["action"] == "resident.merge" for a in out["accesses"])

@@ -338,6 +338,15 @@ def test_erasure_leaves_namesakes_and_longer_words_in_other_notes(world, make, a
     assert not [c for c in changes if c["entity"] == "visit"]
 
 
+def _aicha_benali(others=()):
+    """The matcher of Aïcha Benali of the site "own", with these (site, first name, last name) namesakes."""
+    from types import SimpleNamespace
+
+    from server import privacy
+    return privacy.NameMatcher([SimpleNamespace(site_id="own", first_name="Aïcha", last_name="Benali")],
+                               others=list(others))
+
+
 @pytest.mark.parametrize("note,site,kept", [
     # Her full name in either order, accents and case folded, on any site.
     ("Mme Durand aide Mme Benali pour ses courses\nCode 12", "own", "Code 12"),
@@ -353,12 +362,7 @@ def test_erasure_leaves_namesakes_and_longer_words_in_other_notes(world, make, a
     ("M. Benalia\nMme Benalim\nAïchas Benali", "own", "M. Benalia\nMme Benalim\nAïchas Benali"),
 ])
 def test_a_name_is_found_outside_the_household_in_its_written_forms(note, site, kept):
-    from types import SimpleNamespace
-
-    from server import privacy
-    matcher = privacy.NameMatcher([SimpleNamespace(site_id="own", first_name="Aïcha", last_name="Benali")],
-                                  others=[])
-    assert matcher.strike(note, site) == (kept, 0)
+    assert _aicha_benali().strike(note, site) == (kept, 0)
 
 
 @pytest.mark.parametrize("text,others,redacted,ambiguous", [
@@ -370,11 +374,7 @@ def test_a_name_is_found_outside_the_household_in_its_written_forms(note, site, 
 ])
 def test_a_one_line_text_has_the_name_replaced(text, others, redacted, ambiguous):
     """Titles and places cannot lose a line: the name itself goes, the accents typed apart with it."""
-    from types import SimpleNamespace
-
-    from server import privacy
-    me = SimpleNamespace(site_id="own", first_name="Aïcha", last_name="Benali")
-    assert privacy.NameMatcher([me], others=others).redact(text, "own") == (redacted, ambiguous)
+    assert _aicha_benali(others).redact(text, "own") == (redacted, ambiguous)
 
 
 @pytest.mark.parametrize("namesake,note,kept,ambiguous", [
@@ -385,14 +385,9 @@ def test_a_one_line_text_has_the_name_replaced(text, others, redacted, ambiguous
     (("Paul", "Benalia"), "Mme Benali au 2e", "", 0),
 ])
 def test_a_namesake_of_the_site_makes_a_mention_ambiguous(namesake, note, kept, ambiguous):
-    from types import SimpleNamespace
-
-    from server import privacy
-    me = SimpleNamespace(site_id="own", first_name="Aïcha", last_name="Benali")
-    matcher = privacy.NameMatcher([me], others=[("own", *namesake)])
-    assert matcher.strike(note, "own") == (kept, ambiguous)
+    assert _aicha_benali([("own", *namesake)]).strike(note, "own") == (kept, ambiguous)
     # A namesake of another site changes nothing here.
-    assert privacy.NameMatcher([me], others=[("other", *namesake)]).strike(note, "own") == ("", 0)
+    assert _aicha_benali([("other", *namesake)]).strike(note, "own") == ("", 0)
 
 
 # --- access export ------------------------------------------------------------------------------------------------

@@ -30,33 +30,37 @@ class _Insert:
         # The compiled statement's own parameter order (positional drivers) or names (the others).
         order = list(compiled.positiontup) if compiled.positional and not self.copy else list(binds)
         self.names = order
-        procs = []
-        for name in order:
-            processor = binds[name].dialect_impl(dialect).bind_processor(dialect)
-            procs.append(processor)
-        self.processors = procs
+        self.processors = [binds[name].dialect_impl(dialect).bind_processor(dialect) for name in order]
+        self.json = [isinstance(binds[name], sa.JSON) for name in order]
 
     def params(self, rows: list[dict]) -> list:
-        names, procs = self.names, self.processors
+        names = self.names
         columns = []
-        for name, proc in zip(names, procs):
+        for name, proc, is_json in zip(names, self.processors, self.json):
             values = [row[name] for row in rows]
             if proc is not None:  # None too: a JSON column makes it JSON null, as SQLAlchemy does
-                # Converted once per object: a push's rows share their site, device, user and time objects.
-                # Keyed by identity, which the rows keep alive: an equal value may still convert otherwise.
-                memo = {}
-                out = []
-                for v in values:
-                    key = id(v)
-                    if key in memo:
-                        out.append(memo[key])
-                    else:
-                        out.append(memo.setdefault(key, proc(v)))
-                values = out
+                values = _convert(values, proc, is_json)
             columns.append(values)
         if self.positional:
             return list(zip(*columns))
         return [dict(zip(names, values)) for values in zip(*columns)]
+
+
+def _convert(values: list, proc, is_json: bool) -> list:
+    """Each value through proc, once per object: a push's rows share their site, device, user and time objects
+    (keyed by identity, which the rows keep alive; equal values of other types may convert otherwise). A JSON list
+    of texts (a visit's interests and needs) once per content: equal lists of texts make the same JSON."""
+    memo, out = {}, []
+    for v in values:
+        if is_json and type(v) is list and all(type(x) is str for x in v):
+            key = tuple(v)
+        else:
+            key = id(v)
+        if key in memo:
+            out.append(memo[key])
+        else:
+            out.append(memo.setdefault(key, proc(v)))
+    return out
 
 
 def insert_many(session, table: sa.Table, binds: dict, rows: list[dict]) -> None:

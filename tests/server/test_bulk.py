@@ -58,6 +58,9 @@ def test_visits_as_sqlalchemy_writes_them(make):
          "needs": ["budget"], "note": "", "follow_up": True, "wire": None, "wire_seq": None,
          "created_at": datetime.now(timezone.utc), "updated_at": datetime.now(timezone.utc)},
     ]
+    # Equal values in other objects, and JSON lists that are equal but hold other types than texts.
+    rows.append({**rows[0], "seq": 12, "interests": list(rows[0]["interests"]), "needs": [1, True, None]})
+    rows.append({**rows[1], "seq": 13, "needs": [True, 1, "budget"], "visited_at": rows[0]["visited_at"]})
     cols, got = _both_ways(Visit.__table__, rows)
     # And read back through the model, the values are the ones given.
     db.session.flush()

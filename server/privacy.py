@@ -474,8 +474,15 @@ def _scrub_mentions(hh_ids, matcher: NameMatcher) -> dict:
 
 
 def _set_texts(model, row_id, texts: dict) -> None:
-    db.session.execute(sa.update(model.__table__).where(model.__table__.c.id == row_id).values(
-        {**texts, "seq": next_seq(db.session), "updated_at": _now(), **_derived(model)}))
+    """A scrub is a server change like head office's: where devices edit the field, its version moves too, so a
+    phone that was offline and sends its older text of the note makes a conflict, not a silent comeback."""
+    seq = next_seq(db.session)
+    values = {**texts, "seq": seq, "updated_at": _now(), **_derived(model)}
+    if "field_versions" in model.__table__.c:
+        versions = db.session.execute(sa.select(model.field_versions).where(model.id == row_id)).scalar_one()
+        values["field_versions"] = {**(versions or {}),
+                                    **{c: {"seq": seq, "by": None, "user": None} for c in texts}}
+    db.session.execute(sa.update(model.__table__).where(model.__table__.c.id == row_id).values(values))
 
 
 def _delete_conflicts(record_ids, hh_ids, words) -> int:

@@ -299,6 +299,26 @@ def test_changes_pushed_after_the_erasure_lose_their_args_at_the_next_purge(pers
                               ).scalar_one() == "dismissed"
 
 
+def test_an_older_text_of_a_scrubbed_note_sent_after_the_erasure_is_a_conflict(person, as_role):
+    """A phone offline during the erasure edits the neighbour's notes from the text it holds (naming her): the
+    scrubbed note stays; the phone's text waits in a conflict for head office, as any edit of an older version."""
+    from server.models import Conflict, Household
+    base_seq = db.session.get(Household, uuid.UUID(person["neighbour"])).seq
+    assert as_role("admin").post(f"/api/privacy/residents/{person['id']}/erase",
+                                 json={"reason": "Demande"}).status_code == 200
+    stale = {"n": 1, "op": "household.update", "at": datetime.now(timezone.utc).isoformat(),
+             "args": {"id": person["neighbour"], "base_seq": base_seq,
+                      "changes": {"notes": NEIGHBOUR_NOTES + "\nNouveau digicode"}}}
+    resp = as_role("staff").post("/api/sync/push", json={"client_id": str(uuid.uuid4()), "mutations": [stale]})
+    assert resp.status_code == 200, resp.get_json()
+    db.session.expire_all()
+    assert _notes(Household, person["neighbour"]) == "Code porte 1234"
+    conflicts = db.session.execute(sa.select(Conflict).where(
+        Conflict.entity_id == uuid.UUID(person["neighbour"]), Conflict.status == "open")).scalars().all()
+    assert (NEIGHBOUR_NOTES + "\nNouveau digicode", "Code porte 1234", "notes") in [
+        (c.lost_value, c.kept_value, c.field) for c in conflicts]
+
+
 def test_erasure_leaves_namesakes_and_longer_words_in_other_notes(world, make, as_role):
     """Beyond her household: "Mme Martin" may be the namesake of the site (left, counted), "Martine" and
     "Martinez" are other words, the civility form is not looked for on another site; her full name is struck."""

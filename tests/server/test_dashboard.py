@@ -51,6 +51,24 @@ def test_today_the_dashboard_and_the_programme_progress_agree(office):
     assert d["engaged"]["counted_residents"] == engaged_sql(date.fromisoformat(d["to"]))
 
 
+def test_progress_on_a_day_is_that_days_count_plus_the_baseline(office):
+    """services.progress (every pull page carries it) binds its day: each week end's figure, then none without a
+    programme."""
+    import sqlalchemy as sa
+
+    from server import services
+    from server.extensions import db
+    from server.models import Programme
+
+    counts = [engaged_sql(day) for day in WEEK_ENDS]
+    assert [(p["recorded"], p["engaged"], p["baseline"], p["goal"]) for p in map(services.progress, WEEK_ENDS)] == [
+        (n, 386 + n, 386, 1400) for n in counts]
+    db.session.execute(sa.delete(Programme))
+    p = services.progress(TO)
+    assert (p["recorded"], p["engaged"], p["baseline"], p["goal"]) == (counts[-1], counts[-1], 0, 0)
+    db.session.rollback()
+
+
 def test_weekly_series_is_the_count_at_each_week_end(office):
     d = _dashboard(office["head"])
     assert [w["week"] for w in d["engaged_weekly"]] == [f"2026-W{n}" for n in range(41, 47)]

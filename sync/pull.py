@@ -53,7 +53,8 @@ def compute_pull(store: Store, principal: Principal, client_id: str, cursor: str
     """One page of changes. A missing cursor, or one made for another role or set of sites, restarts from the
     beginning with reset=True: the device drops what it holds, so a site it lost leaves the phone.
 
-    The page's upper seq bound comes first, from seq-only queries, so only the records of the page are read."""
+    A store with pull_page reads the page in one go; the others (and a page whose last seq is shared) find the
+    page's bound first, then read each table up to it."""
     scope = scope_hash(principal)
     after, reset = 0, True
     if cursor:
@@ -63,31 +64,45 @@ def compute_pull(store: Store, principal: Principal, client_id: str, cursor: str
     # The device first: a push of the same device waits here, never midway (the store may write while pulling).
     device = store.lock_device(client_id, principal.user_id)
     sites, include_deleted = principal.site_ids, not reset
-    if hasattr(store, "page_bound"):  # the store finds it in one query, with the entities the page holds
-        bound, has_more, entities = store.page_bound(after, sites, limit, include_deleted)
-        seqs = dict.fromkeys((e for e in ENTITIES if e in entities), (after + 1,))
+    restricted = frozenset(HIDDEN_FIELDS.get(principal.role, {}))
+    page = (store.pull_page(after, sites, limit, include_deleted, restricted, change_text)
+            if hasattr(store, "pull_page") else None)
+    if page is None:
+        merged, has_more, delivered = _entity_by_entity(store, after, sites, limit, include_deleted, restricted)
     else:
-        seqs, bound, has_more = _page_bound(store, after, sites, limit, include_deleted)
-    hidden = HIDDEN_FIELDS.get(principal.role, {})
-    stored = getattr(store, "wire_changes", None)
-    streams, delivered = [], {}
-    for entity, found in seqs.items():
-        if bound is not None and found[0] > bound:
-            continue
-        restricted = entity in hidden
-        if stored is not None:
-            rows = stored(entity, after, sites, bound, include_deleted, restricted,
-                          lambda rec, e=entity, r=restricted: change_text(e, rec, r))
-        else:
-            rows = [(rec["seq"], change_text(entity, rec, restricted), rec["deleted"])
-                    for rec in store.changes_since(entity, after, sites, bound, include_deleted)]
-        if rows:
-            streams.append(rows)
-            delivered[entity] = sum(1 for row in rows if not row[2])
-    merged = list(heapq.merge(*streams, key=lambda t: t[0]))
+        merged, has_more = page
+        delivered = {}
+        for row in merged:
+            delivered[row[3]] = delivered.get(row[3], 0) + (not row[2])
     last_seq = merged[-1][0] if merged else after
     device.last_pull_at = store.now()
     store.save_device(device)
     scope_sites = None if sites is None else sorted(sites)
     return PullResult(encode_cursor(last_seq, scope), has_more, reset, device.last_applied,
                       {"role": principal.role, "sites": scope_sites}, store.progress(), [row[1] for row in merged], delivered)
+
+
+def _entity_by_entity(store: Store, after: int, sites, limit: int, include_deleted: bool, restricted) -> tuple:
+    """The page's bound first, from seq-only queries, so that only the records of the page are read; then each
+    table's records up to it, merged by seq: ([(seq, change text, deleted)], has_more, delivered)."""
+    if hasattr(store, "page_bound"):  # the store finds it in one query, with the entities the page holds
+        bound, has_more, entities = store.page_bound(after, sites, limit, include_deleted)
+        seqs = dict.fromkeys((e for e in ENTITIES if e in entities), (after + 1,))
+    else:
+        seqs, bound, has_more = _page_bound(store, after, sites, limit, include_deleted)
+    stored = getattr(store, "wire_changes", None)
+    streams, delivered = [], {}
+    for entity, found in seqs.items():
+        if bound is not None and found[0] > bound:
+            continue
+        r = entity in restricted
+        if stored is not None:
+            rows = stored(entity, after, sites, bound, include_deleted, r,
+                          lambda rec, e=entity, r=r: change_text(e, rec, r))
+        else:
+            rows = [(rec["seq"], change_text(entity, rec, r), rec["deleted"])
+                    for rec in store.changes_since(entity, after, sites, bound, include_deleted)]
+        if rows:
+            streams.append(rows)
+            delivered[entity] = sum(1 for row in rows if not row[2])
+    return list(heapq.merge(*streams, key=lambda t: t[0])), has_more, delivered

@@ -1,0 +1,77 @@
+"""A pull page read in one statement (SqlStore.pull_page).
+
+pull_page must give exactly the pages the general path gives (the page's bound first, then each table up to it):
+the same changes in the same order, the same has_more, for every role's scope and hidden fields, with records
+lacking a current stored text (fixtures, a row changed around the push), events (always serialized), tombstones
+and records sharing a seq."""
+import uuid
+
+import sqlalchemy as sa
+
+from server.extensions import db
+from server.models import Visit
+from server.sync_store import SqlStore, principal_for
+from sync import compute_pull
+from sync.pull import change_text
+
+from .test_sync_api import push, visit
+from .test_sync_wire import _every_op
+
+
+class _WithoutPullPage:
+    """The same store, without pull_page: compute_pull takes its general path."""
+
+    def __init__(self, store):
+        self._store = store
+
+    def __getattr__(self, name):
+        if name == "pull_page":
+            raise AttributeError(name)
+        return getattr(self._store, name)
+
+
+def _page(result):
+    return list(result.change_texts), result.has_more, result.cursor, result.delivered
+
+
+def test_pull_page_gives_the_pages_of_the_general_path(world, as_role):
+    staff = as_role("staff")
+    assert push(staff, str(uuid.uuid4()), _every_op(world)).status_code == 200
+    assert push(staff, str(uuid.uuid4()), [visit(n, world["own_household"]) for n in range(1, 6)]).status_code == 200
+    from server.database import next_seq
+    seqs = sorted(db.session.execute(sa.select(Visit.seq)).scalars())
+    # a visit changed around the push (its text is stale), and two visits sharing a seq
+    db.session.execute(sa.update(Visit).where(Visit.seq == seqs[0]).values(note="après", seq=next_seq(db.session)))
+    db.session.execute(sa.update(Visit).where(Visit.seq.in_(seqs[2:4])).values(seq=seqs[2]))
+    db.session.commit()
+
+    store = SqlStore(db.session)
+    pages_seen = 0
+    for role in ("gardien", "staff", "head_office"):
+        principal = principal_for(world.users[role])
+        for limit in (1, 2, 3, 7, 500):
+            client_id = str(uuid.uuid4())
+            cursor, has_more = None, True
+            while has_more:
+                one = _page(compute_pull(store, principal, client_id, cursor, limit))
+                general = _page(compute_pull(_WithoutPullPage(store), principal, client_id, cursor, limit))
+                assert one == general, (role, limit, cursor)
+                db.session.commit()
+                _texts, has_more, cursor, _delivered = one
+                pages_seen += 1
+    assert pages_seen > 30
+
+
+def test_pull_page_gives_way_when_the_next_record_shares_its_last_seq(world, as_role):
+    staff = as_role("staff")
+    assert push(staff, str(uuid.uuid4()), [visit(n, world["own_household"]) for n in range(1, 4)]).status_code == 200
+    seqs = sorted(db.session.execute(sa.select(Visit.seq)).scalars())
+    db.session.execute(sa.update(Visit).where(Visit.seq.in_(seqs[1:3])).values(seq=seqs[1]))
+    db.session.commit()
+    store, sites = SqlStore(db.session), principal_for(world.users["staff"]).site_ids
+    # a page of one would split the two visits of seqs[1]: compute_pull's general path keeps them together
+    assert store.pull_page(seqs[0], sites, 1, True, frozenset(), change_text) is None
+    rows, has_more = store.pull_page(seqs[0], sites, 2, True, frozenset(), change_text)
+    assert [r[0] for r in rows] == [seqs[1], seqs[1]] and has_more is False
+    db.session.rollback()
+

@@ -1,6 +1,7 @@
 """compute_pull: the changes of the principal's sites after a cursor, merged across tables in seq order."""
 import functools
 import heapq
+from datetime import timedelta
 
 from .store import ENTITIES, HIDDEN_FIELDS, RESTRICTED_FIELDS, WIRE_FIELDS, Store
 from .wire import WIRE_JSON, Principal, PullResult, decode_cursor, encode_cursor, scope_hash
@@ -28,6 +29,16 @@ def change(entity: str, rec: dict, fields: tuple) -> dict:
 def change_text(entity: str, rec: dict, restricted: bool = False) -> str:
     """The change as JSON text: what a store may keep per record and a pull splices in as it is."""
     return WIRE_JSON.encode(change(entity, rec, change_fields(entity, restricted)))
+
+
+# A device's last pull time is kept to the minute: a site's first pull is dozens of pages, and stamping the device
+# row on each made every page a write to commit (a disk flush on PostgreSQL). Head office reads it in days.
+PULL_STAMP_INTERVAL = timedelta(minutes=1)
+
+
+def _stamp_due(last, now) -> bool:
+    """Whether a pull at `now` records itself on the device (a stamp in the future is replaced, too)."""
+    return last is None or not timedelta(0) <= now - last < PULL_STAMP_INTERVAL
 
 
 def _page_bound(store: Store, after: int, sites, limit: int, include_deleted: bool):
@@ -75,8 +86,10 @@ def compute_pull(store: Store, principal: Principal, client_id: str, cursor: str
         for row in merged:
             delivered[row[3]] = delivered.get(row[3], 0) + (not row[2])
     last_seq = merged[-1][0] if merged else after
-    device.last_pull_at = store.now()
-    store.save_device(device)
+    now = store.now()
+    if _stamp_due(device.last_pull_at, now):
+        device.last_pull_at = now
+        store.save_device(device)
     scope_sites = None if sites is None else sorted(sites)
     return PullResult(encode_cursor(last_seq, scope), has_more, reset, device.last_applied,
                       {"role": principal.role, "sites": scope_sites}, store.progress(), [row[1] for row in merged], delivered)

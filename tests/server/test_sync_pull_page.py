@@ -1,20 +1,21 @@
-"""A pull page read in one statement (SqlStore.pull_page).
+"""A pull page read in one statement (SqlStore.pull_page) and the device's last pull time.
 
 pull_page must give exactly the pages the general path gives (the page's bound first, then each table up to it):
 the same changes in the same order, the same has_more, for every role's scope and hidden fields, with records
 lacking a current stored text (fixtures, a row changed around the push), events (always serialized), tombstones
 and records sharing a seq."""
 import uuid
+from datetime import datetime, timedelta, timezone
 
 import sqlalchemy as sa
 
 from server.extensions import db
-from server.models import Visit
+from server.models import Device, Visit
 from server.sync_store import SqlStore, principal_for
 from sync import compute_pull
 from sync.pull import change_text
 
-from .test_sync_api import push, visit
+from .test_sync_api import pull_all, push, visit
 from .test_sync_wire import _every_op
 
 
@@ -75,3 +76,27 @@ def test_pull_page_gives_way_when_the_next_record_shares_its_last_seq(world, as_
     assert [r[0] for r in rows] == [seqs[1], seqs[1]] and has_more is False
     db.session.rollback()
 
+
+def _last_pull_at(client_id):
+    db.session.expire_all()
+    return db.session.execute(sa.select(Device.last_pull_at).where(
+        Device.client_id == uuid.UUID(client_id))).scalar_one()
+
+
+def test_the_device_is_stamped_once_a_minute_however_many_pages(world, as_role):
+    staff = as_role("staff")
+    client_id = str(uuid.uuid4())
+    pages, _ = pull_all(staff, client_id, limit=1)
+    assert len(pages) > 3
+    first = _last_pull_at(client_id)
+    assert first is not None and abs(datetime.now(timezone.utc) - first) < timedelta(minutes=1)
+    pull_all(staff, client_id, limit=1)
+    assert _last_pull_at(client_id) == first  # the pages of a pull within the minute: not rewritten
+    # a stamp older than a minute, or ahead of the clock, is replaced by the next page
+    for stale in (first - timedelta(minutes=2), first + timedelta(hours=1)):
+        db.session.execute(sa.update(Device).where(Device.client_id == uuid.UUID(client_id))
+                           .values(last_pull_at=stale))
+        db.session.commit()
+        assert staff.post("/api/sync/pull", json={"client_id": client_id, "cursor": None}).status_code == 200
+        now = _last_pull_at(client_id)
+        assert now != stale and abs(datetime.now(timezone.utc) - now) < timedelta(minutes=1)

@@ -136,8 +136,10 @@ def wire_texts(entity: str, rec: dict) -> dict:
     """The stored texts of a record written by a push (Python values): the same JSON a pull would make from
     its columns (tests/server/test_sync_wire.py holds them equal)."""
     # rec[k], not rec.get(k): a record loaded brief lacks fields, and must fail loudly rather than be sent short.
-    values = {k: v if type(v) in _PLAIN else _wire_scalar(v)
-              for k, v in ((k, rec[k]) for k in _WIRE_KEYS[entity])}
+    values = {}
+    for k in _WIRE_KEYS[entity]:
+        v = rec[k]
+        values[k] = v if type(v) in _PLAIN else _wire_scalar(v)
     if entity == "resident":
         values["merged_into"] = _wire_scalar(rec["merged_into"])
     out = {"wire": change_text(entity, values), "wire_seq": rec["seq"]}

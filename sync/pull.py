@@ -4,7 +4,7 @@ import heapq
 from datetime import timedelta
 
 from .store import ENTITIES, HIDDEN_FIELDS, RESTRICTED_FIELDS, WIRE_FIELDS, Store
-from .wire import WIRE_JSON, Principal, PullResult, decode_cursor, encode_cursor, scope_hash
+from .wire import Principal, PullResult, decode_cursor, encode_cursor, encode_wire, scope_hash
 
 
 @functools.cache  # a few entities, two variants: asked for every record a push writes or a pull serializes
@@ -28,7 +28,7 @@ def change(entity: str, rec: dict, fields: tuple) -> dict:
 
 def change_text(entity: str, rec: dict, restricted: bool = False) -> str:
     """The change as JSON text: what a store may keep per record and a pull splices in as it is."""
-    return WIRE_JSON.encode(change(entity, rec, change_fields(entity, restricted)))
+    return encode_wire(change(entity, rec, change_fields(entity, restricted)))
 
 
 # A device's last pull time is kept to the minute: a site's first pull is dozens of pages, and stamping the device

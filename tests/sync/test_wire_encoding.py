@@ -1,0 +1,37 @@
+"""The reusable encoders give exactly the text of the JSONEncoder they stand for (stored pull texts and body
+hashes depend on it)."""
+import json
+import math
+
+import pytest
+
+from sync.wire import _CANONICAL, WIRE_JSON, _reusable, body_hash
+
+VALUES = [
+    {"entity": "visit", "id": "3f2b", "seq": 12, "deleted": False,
+     "data": {"note": "Mme Ébène, 3ᵉ étage ; « ok » \" \\ \n \t \u0001 \u2028 😀", "interests": ["b", "a"], "count": 0,
+              "ratio": 0.1, "big": 10 ** 30, "neg": -1.5e-7, "none": None, "yes": True, "nested": {"z": 1, "a": [2]}}},
+    [], {}, [1, "deux", None, False, 3.25], {"\u00e9": "clé", "b": {"a": {"c": []}}},
+    "texte seul", 42, None, True, 1.0,
+]
+
+
+@pytest.mark.parametrize("encoder", [WIRE_JSON, _CANONICAL, json.JSONEncoder(), json.JSONEncoder(sort_keys=True)])
+@pytest.mark.parametrize("value", VALUES)
+def test_same_text_as_the_encoder(encoder, value):
+    assert _reusable(encoder)(value) == encoder.encode(value)
+
+
+def test_nan_follows_the_encoder():
+    assert _reusable(WIRE_JSON)([math.nan]) == WIRE_JSON.encode([math.nan]) == "[NaN]"
+    strict = json.JSONEncoder(allow_nan=False)
+    with pytest.raises(ValueError):
+        _reusable(strict)([math.inf])
+
+
+def test_body_hash_is_the_canonical_texts_hash():
+    import hashlib
+    args = {"id": "a", "note": "é", "b": [1, 2]}
+    canon = json.dumps({"op": "visit.create", "args": args, "at": "t"}, sort_keys=True, separators=(",", ":"),
+                       ensure_ascii=False)
+    assert body_hash("visit.create", args, "t") == hashlib.sha256(canon.encode()).hexdigest()

@@ -6,6 +6,7 @@ After healing (every device syncs without faults), every device holds exactly wh
 scope, and every acknowledged write is on the server or kept in a conflict record.
 """
 import copy
+import json
 import uuid
 from datetime import datetime, timedelta, timezone
 
@@ -13,7 +14,8 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
-from sync import InMemoryStore, Principal, ProtocolError, apply_push, compute_pull, parse_pull, parse_push
+from sync import (InMemoryStore, Principal, ProtocolError, answer_replay, apply_push, compute_pull, parse_pull,
+                  parse_push, request_digest)
 
 NOW = datetime(2026, 11, 20, 10, tzinfo=timezone.utc)
 SITE, OTHER = str(uuid.UUID(int=1)), str(uuid.UUID(int=2))
@@ -89,9 +91,13 @@ class SyncModel(RuleBasedStateMachine):
 
     # -- the network and the server --
 
-    def _push(self, phone, mutations):
+    def _push(self, phone, mutations, receipts=True):
+        """As the server: the same bytes as a push applied before are answered from its receipt (receipts=False:
+        the full path, as for the same mutations in other bytes)."""
         body = {"client_id": phone.client_id, "mutations": mutations}
-        return apply_push(self.store, phone.principal, parse_push(body, 500))
+        digest = request_digest(json.dumps(body).encode())
+        answer = answer_replay(self.store, phone.principal, digest) if receipts else None
+        return answer or apply_push(self.store, phone.principal, parse_push(body, 500), digest)
 
     def _pull(self, phone):
         while True:
@@ -130,6 +136,8 @@ class SyncModel(RuleBasedStateMachine):
             again = self._push(phone, batch)
             assert [r.status for r in again.results] == [r.status for r in result.results]
             assert all(r.replayed for r in again.results)
+            # A receipt's answer is the full path's answer to the same mutations.
+            assert again.to_wire() == self._push(phone, batch, receipts=False).to_wire()
             result = again
         if fault == "response_dropped":
             return
@@ -140,7 +148,7 @@ class SyncModel(RuleBasedStateMachine):
     def restart(self):
         """A new server process on the same database: only durable state survives."""
         old, new = self.store, InMemoryStore(now=NOW)
-        for attr in ("tables", "devices", "log", "rejections", "conflicts", "suspicions", "seq"):
+        for attr in ("tables", "devices", "log", "rejections", "conflicts", "suspicions", "receipts", "seq"):
             setattr(new, attr, copy.deepcopy(getattr(old, attr)))
         self.store = new
 

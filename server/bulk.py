@@ -4,7 +4,8 @@ SQLAlchemy's executemany builds a parameter dict per row and runs every value th
 parameter machinery: for a push's 500 visits that was about half the time of the whole insert on SQLite, more
 than the database's own work. Here the statement is compiled once per shape and dialect, each column's bind
 processor is the one its type gives SQLAlchemy for that dialect (`dialect_impl(...).bind_processor`), and the
-rows go to `Connection.exec_driver_sql` (engine events still fire) as the driver's own parameter lists.
+rows go to `Connection.exec_driver_sql` (engine events still fire) as the driver's own parameter lists, or on
+PostgreSQL with psycopg to `COPY … FROM STDIN` on the same connection (no engine event: the driver's cursor).
 tests/server/test_bulk.py holds the rows written this way equal to SQLAlchemy's, column by column.
 """
 from __future__ import annotations

@@ -176,10 +176,15 @@ def _strs(ids):
     return [str(i) for i in ids]
 
 
+def _bind_type(t, column: str):
+    """The type a column is bound with: UUID columns take canonical text (the records' own form)."""
+    col_type = t.c[column].type
+    return STR_UUID if isinstance(col_type, sa.Uuid) else col_type
+
+
 def _bind(t, column: str, name: str):
-    """A bound parameter for a column; UUID columns take canonical text (the records' own form)."""
-    col = t.c[column]
-    return sa.bindparam(name, type_=STR_UUID if isinstance(col.type, sa.Uuid) else col.type)
+    """A bound parameter for a column (_bind_type)."""
+    return sa.bindparam(name, type_=_bind_type(t, column))
 
 
 def _uuids(ids):
@@ -187,7 +192,9 @@ def _uuids(ids):
 
 
 _STATEMENTS: dict = {}
-_LOG_COLUMNS = ("received_at", "n", "body_hash", "op", "status")
+# What a push writes of each mutation-log entry, with the types they are bound with.
+_LOG_BINDS = {k: _bind_type(MutationLog.__table__, k)
+              for k in ("client_id", "user_id", "received_at", "n", "body_hash", "op", "status")}
 _PG_UUID_ARRAY = postgresql.ARRAY(STR_UUID)
 
 
@@ -338,7 +345,7 @@ class SqlStore:
             shape = ("insert", entity, tuple(rows[0]))
             binds = _STATEMENTS.get(shape)
             if binds is None:
-                binds = _STATEMENTS[shape] = {k: _bind(t, k, k).type for k in rows[0]}
+                binds = _STATEMENTS[shape] = {k: _bind_type(t, k) for k in rows[0]}
             insert_many(self.session, t, binds, rows)
         for entity, updates in ws.updates.items():
             t = TABLES[entity]
@@ -356,10 +363,8 @@ class SqlStore:
                 self.session.execute(stmt.execution_options(synchronize_session=False), rows)
         cid, uid = _u(ws.client_id), _u(ws.user_id)
         if ws.log:
-            t = MutationLog.__table__
-            binds = {"client_id": STR_UUID, "user_id": STR_UUID, **{k: t.c[k].type for k in _LOG_COLUMNS}}
             cid_s, uid_s = str(cid), str(uid)
-            insert_many(self.session, t, binds, [
+            insert_many(self.session, MutationLog.__table__, _LOG_BINDS, [
                 {"client_id": cid_s, "user_id": uid_s, "received_at": now, "n": e.n, "body_hash": e.body_hash,
                  "op": e.op, "status": e.status} for e in ws.log])
         if ws.rejections:

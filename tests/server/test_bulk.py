@@ -7,11 +7,11 @@ import sqlalchemy as sa
 from server.bulk import insert_many
 from server.extensions import db
 from server.models import MutationLog, Resident, Visit
-from server.sync_store import STR_UUID
+from server.sync_store import STR_UUID, _bind_type
 
 
 def _binds(table, names):
-    return {k: STR_UUID if isinstance(table.c[k].type, sa.Uuid) else table.c[k].type for k in names}
+    return {k: _bind_type(table, k) for k in names}
 
 
 def _stored(table, ids):

@@ -117,7 +117,7 @@ def percentile(values: list[float], p: float) -> float:
 def run(db: str = "postgres", devices: int = 200, workers: int = 4, threads: int = 8, batches: int = 3,
         size: int = 20, households: int = 200) -> dict:
     from server.models import Device as DeviceRow
-    from server.models import MutationLog, Visit
+    from server.models import MutationRun, Visit
 
     with c.environment(db, "load") as env:
         sc = c.seed_site(env.engine, households, 2)  # visit_args names the first of two per household
@@ -143,8 +143,8 @@ def run(db: str = "postgres", devices: int = 200, workers: int = 4, threads: int
         with env.engine.connect() as conn:
             visits = conn.execute(sa.select(sa.func.count(), sa.func.count(sa.distinct(Visit.id)))
                                   .where(Visit.client_id.in_(ids))).one()
-            logged = conn.execute(sa.select(sa.func.count()).select_from(MutationLog)
-                                  .where(MutationLog.client_id.in_(ids))).scalar_one()
+            entries = sa.func.coalesce(sa.func.sum(MutationRun.last_n - MutationRun.first_n + 1), 0)
+            logged = conn.execute(sa.select(entries).where(MutationRun.client_id.in_(ids))).scalar_one()
             counters = conn.execute(sa.select(DeviceRow.last_applied).where(DeviceRow.client_id.in_(ids))).scalars().all()
     expected = devices * batches * size
     if visits[0] != expected or visits[1] != expected or logged != expected:

@@ -315,18 +315,19 @@ class Device(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
 
 
-class MutationLog(db.Model):
-    """Every mutation a device sent and the server decided on, with the hash of its body (replay check)."""
+class MutationRun(db.Model):
+    """The mutation log, one row per push that decided mutations: the run of consecutive numbers it decided
+    (first_n..last_n) and, for each in order, [op, status, sha256 of its body] (the replay check and answer). One
+    row rather than one per mutation: a push of 500 writes one row, checked once against its device."""
 
-    __tablename__ = "mutation_log"
+    __tablename__ = "mutation_runs"
     client_id: Mapped[uuid.UUID] = mapped_column(sa.Uuid, sa.ForeignKey("devices.client_id", ondelete="CASCADE"),
                                                  primary_key=True)
-    n: Mapped[int] = mapped_column(sa.BigInteger, primary_key=True)
-    body_hash: Mapped[str] = mapped_column(sa.String(64), nullable=False)
-    op: Mapped[str] = mapped_column(sa.String(40), nullable=False)
-    status: Mapped[str] = mapped_column(sa.String(10), nullable=False)  # applied | rejected
-    user_id: Mapped[uuid.UUID | None] = mapped_column(sa.Uuid, sa.ForeignKey("users.id", ondelete="SET NULL"))
-    received_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+    # The key ends with last_n: a replay looks for the runs with last_n >= its lowest n, near the device's end.
+    last_n: Mapped[int] = mapped_column(sa.BigInteger, primary_key=True)
+    first_n: Mapped[int] = mapped_column(sa.BigInteger, nullable=False)
+    entries: Mapped[list] = mapped_column(sa.JSON, nullable=False)  # [[op, status, body_hash]] for first_n..last_n
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow, index=True)
 
 
 class PushReceipt(db.Model):

@@ -16,7 +16,7 @@ from . import audit
 from .database import next_seq
 from .extensions import db
 from .models import (Action, Attendance, AuditLog, Conflict, DuplicateSuspicion, Engagement, Event, HeadCount,
-                     Household, MutationLog, PushDelivery, PushLink, PushReceipt, PushSubscription, Rejection,
+                     Household, MutationRun, PushDelivery, PushLink, PushReceipt, PushSubscription, Rejection,
                      Resident, RevokedToken, Site, User, Visit, event_sites)
 from .sync_store import _bump as bump_seq  # the review's tombstone helper: a fresh seq per row, one statement
 
@@ -585,7 +585,7 @@ def purge(now: datetime | None = None, dry_run: bool = False, config=None) -> di
     counts["duplicate_suspicions"] = _delete(DuplicateSuspicion, DuplicateSuspicion.status != "pending",
                                              sa.func.coalesce(DuplicateSuspicion.resolved_at,
                                                               DuplicateSuspicion.created_at) < review_cut)
-    counts["mutation_log"] = _delete(MutationLog, MutationLog.received_at < cutoff("RETENTION_MUTATION_LOG_DAYS"))
+    counts["mutation_log"] = _delete(MutationRun, MutationRun.received_at < cutoff("RETENTION_MUTATION_LOG_DAYS"))
     counts["push_receipts"] = _delete(PushReceipt, PushReceipt.received_at < cutoff("RETENTION_MUTATION_LOG_DAYS"))
     counts["audit_log"] = _delete(AuditLog, AuditLog.at < cutoff("RETENTION_AUDIT_LOG_DAYS"))
     counts["push_subscriptions"] = _delete_subscriptions(sa.and_(

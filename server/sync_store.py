@@ -21,7 +21,7 @@ from . import services
 from .bulk import insert_many
 from .database import next_seq
 from .models import (Action, Attendance, Conflict, Device, DuplicateSuspicion, Engagement, Event, HeadCount,
-                     Household, MutationLog, PushReceipt, Rejection, Resident, Site, User, UTCDateTime, Visit,
+                     Household, MutationRun, PushReceipt, Rejection, Resident, Site, User, UTCDateTime, Visit,
                      event_sites)
 
 MODELS = {"site": Site, "action": Action, "household": Household, "resident": Resident, "engagement": Engagement,
@@ -192,9 +192,6 @@ def _uuids(ids):
 
 
 _STATEMENTS: dict = {}
-# What a push writes of each mutation-log entry, with the types they are bound with.
-_LOG_BINDS = {k: _bind_type(MutationLog.__table__, k)
-              for k in ("client_id", "user_id", "received_at", "n", "body_hash", "op", "status")}
 _PG_UUID_ARRAY = postgresql.ARRAY(STR_UUID)
 
 
@@ -248,10 +245,18 @@ class SqlStore:
 
     def log_entries(self, client_id, ns):
         cid = _u(client_id)
-        t = MutationLog.__table__  # Core, not ORM: a replay is 500 hash compares and must stay cheap
-        rows = self.session.execute(sa.select(t.c.n, t.c.op, t.c.body_hash, t.c.status).where(
-            t.c.client_id == cid, t.c.n.between(min(ns), max(ns))))
-        entries = {n: LogEntry(n, op, h, status) for n, op, h, status in rows}
+        stmt = _STATEMENTS.get("log_runs")
+        if stmt is None:
+            t = MutationRun.__table__  # Core, not ORM: a replay is 500 hash compares and must stay cheap
+            stmt = _STATEMENTS["log_runs"] = sa.select(t.c.first_n, t.c.entries).where(
+                t.c.client_id == sa.bindparam("cid"), t.c.last_n >= sa.bindparam("lo"),
+                t.c.first_n <= sa.bindparam("hi"))
+        wanted = set(ns)
+        entries = {}
+        for first_n, run in self.session.execute(stmt, {"cid": cid, "lo": min(wanted), "hi": max(wanted)}):
+            for n, (op, status, body_hash) in enumerate(run, first_n):
+                if n in wanted:
+                    entries[n] = LogEntry(n, op, body_hash, status)
         rejected = [n for n, e in entries.items() if e.status == "rejected"]
         if rejected:
             for n, reason in self.session.execute(sa.select(Rejection.n, Rejection.reason).where(
@@ -363,10 +368,14 @@ class SqlStore:
                 self.session.execute(stmt.execution_options(synchronize_session=False), rows)
         cid, uid = _u(ws.client_id), _u(ws.user_id)
         if ws.log:
-            cid_s, uid_s = str(cid), str(uid)
-            insert_many(self.session, MutationLog.__table__, _LOG_BINDS, [
-                {"client_id": cid_s, "user_id": uid_s, "received_at": now, "n": e.n, "body_hash": e.body_hash,
-                 "op": e.op, "status": e.status} for e in ws.log])
+            # One row for the run: the log's entries are the push's decided mutations, numbered consecutively
+            # (parse_push refuses other numbering), so the first and last n place every entry.
+            first_n = ws.log[0].n
+            if ws.log[-1].n - first_n + 1 != len(ws.log):
+                raise ValueError("a push's log entries must be numbered consecutively")
+            self.session.execute(sa.insert(MutationRun.__table__).values(
+                client_id=cid, first_n=first_n, last_n=ws.log[-1].n, received_at=now,
+                entries=[[e.op, e.status, e.body_hash] for e in ws.log]))
         if ws.rejections:
             self.session.execute(sa.insert(Rejection), [
                 {"id": uuid.uuid4(), "client_id": cid, "n": r["n"], "user_id": uid, "site_id": _u(r["site_id"]),

@@ -1,4 +1,9 @@
-"""The migrations build exactly the models' schema, and come down to nothing."""
+"""The migrations build exactly the models' schema, and come down to nothing; data migrations keep the data."""
+import uuid
+from contextlib import contextmanager
+from datetime import datetime, timezone
+
+import pytest
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
@@ -6,6 +11,7 @@ from flask_migrate import downgrade, upgrade
 
 from server import create_app
 from server.extensions import db
+from server.sync_store import SqlStore
 
 
 def _fresh_app(database_url):
@@ -19,41 +25,92 @@ def _diff(app):
         return compare_metadata(ctx, db.metadata)
 
 
-def test_upgrade_from_empty_gives_the_models_schema_and_downgrade_to_base(app, tmp_path):
-    """A database of its own (not the session's): upgrade, compare with the models, downgrade."""
+@pytest.fixture
+def own_database(app, tmp_path):
+    """The URL of a database of its own (not the session's), dropped afterwards."""
     with app.app_context():
         base_url = sa.engine.make_url(app.config["SQLALCHEMY_DATABASE_URI"])
     if base_url.get_backend_name() == "sqlite":
-        url, drop = f"sqlite:///{tmp_path / 'migrations.sqlite3'}", lambda: None
-    else:
-        name = f"{base_url.database}_mig"
-        admin = sa.create_engine(base_url.set(database="postgres"), isolation_level="AUTOCOMMIT")
+        yield f"sqlite:///{tmp_path / 'migrations.sqlite3'}"
+        return
+    name = f"{base_url.database}_mig"
+    admin = sa.create_engine(base_url.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    try:
+        yield base_url.set(database=name).render_as_string(hide_password=False)
+    finally:
         with admin.connect() as conn:
-            conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-        url = base_url.set(database=name).render_as_string(hide_password=False)
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.dispose()
 
-        def drop():
-            with admin.connect() as conn:
-                conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            admin.dispose()
+
+def _table(name, **types):
+    """A lightweight table of a past schema: columns with the types given (None: left to the driver)."""
+    return sa.table(name, *(sa.column(c, t) for c, t in types.items()))
+
+
+@contextmanager
+def _migrating(url):
     fresh = _fresh_app(url)
     try:
         with fresh.app_context():
-            upgrade()
-            assert _diff(fresh) == []
-            tables = set(sa.inspect(db.engine).get_table_names())
-            assert set(db.metadata.tables) <= tables
-            downgrade(revision="base")
-            db.engine.dispose()
-            assert set(sa.inspect(db.engine).get_table_names()) <= {"alembic_version"}
-            upgrade()  # and up again: the downgrade left nothing behind that blocks it
-            assert _diff(fresh) == []
-            db.engine.dispose()
+            yield fresh
     finally:
         with fresh.app_context():
             db.session.remove()
             db.engine.dispose()
-        drop()
+
+
+def test_upgrade_from_empty_gives_the_models_schema_and_downgrade_to_base(own_database):
+    """Upgrade, compare with the models, downgrade."""
+    with _migrating(own_database) as fresh:
+        upgrade()
+        assert _diff(fresh) == []
+        tables = set(sa.inspect(db.engine).get_table_names())
+        assert set(db.metadata.tables) <= tables
+        downgrade(revision="base")
+        db.engine.dispose()
+        assert set(sa.inspect(db.engine).get_table_names()) <= {"alembic_version"}
+        upgrade()  # and up again: the downgrade left nothing behind that blocks it
+        assert _diff(fresh) == []
+        db.engine.dispose()
+
+
+def test_the_mutation_log_keeps_its_entries_through_runs_and_back(own_database):
+    """b7e2f0c4d913 turns the log's rows (one per mutation) into runs, and its downgrade spreads them back."""
+    user, device = uuid.uuid4(), uuid.uuid4()
+    at = datetime(2026, 11, 20, 8, 30, tzinfo=timezone.utc)
+    old_rows = [(1, "a" * 64, "visit.create", "applied"), (2, "b" * 64, "resident.update", "rejected")]
+    with _migrating(own_database):
+        upgrade(revision="a1d4c6e8f209")
+        uid, when = sa.Uuid(), sa.DateTime(timezone=True)
+        users = _table("users", id=uid, email=None, display_name=None, role=None, password_hash=None, active=None,
+                       tokens_valid_after=when, created_at=when)
+        devices = _table("devices", client_id=uid, user_id=uid, last_applied=None, app_version=None,
+                         pending_reported=None, created_at=when)
+        log = _table("mutation_log", client_id=uid, n=None, body_hash=None, op=None, status=None, user_id=uid,
+                     received_at=when)
+        with db.engine.begin() as conn:
+            conn.execute(sa.insert(users), [{"id": user, "email": "g@palier.test", "display_name": "G",
+                                             "role": "gardien", "password_hash": "x", "active": True,
+                                             "tokens_valid_after": at, "created_at": at}])
+            conn.execute(sa.insert(devices), [{"client_id": device, "user_id": user, "last_applied": 2,
+                                               "app_version": "", "pending_reported": 0, "created_at": at}])
+            conn.execute(sa.insert(log), [{"client_id": device, "n": n, "body_hash": h, "op": o, "status": s,
+                                           "user_id": user, "received_at": at} for n, h, o, s in old_rows])
+        upgrade()
+        entries = SqlStore(db.session).log_entries(str(device), [1, 2])
+        assert {n: (e.op, e.status, e.body_hash) for n, e in entries.items()} == {
+            n: (o, s, h) for n, h, o, s in old_rows}
+        db.session.rollback()
+        downgrade(revision="a1d4c6e8f209")
+        with db.engine.connect() as conn:
+            back = conn.execute(sa.select(log.c.client_id, log.c.n, log.c.body_hash, log.c.op, log.c.status,
+                                          log.c.user_id).order_by(log.c.n)).all()
+        assert [tuple(r) for r in back] == [(device, n, h, o, s, user) for n, h, o, s in old_rows]
+        db.engine.dispose()
 
 
 def test_one_head(app):

@@ -34,7 +34,7 @@ def _set(model, obj_id, **values):
 def aged(world, make, app):
     """Pairs of records on both sides of every retention cut-off (defaults: see server/config.py)."""
     from server.database import next_seq
-    from server.models import (AuditLog, Conflict, Device, DuplicateSuspicion, Engagement, MutationLog, PushDelivery,
+    from server.models import (AuditLog, Conflict, Device, DuplicateSuspicion, Engagement, MutationRun, PushDelivery,
                                PushLink, PushReceipt, PushSubscription, Rejection, Resident, RevokedToken, Site, Visit)
     cfg = app.config
     site = db.session.get(Site, uuid.UUID(world["own_site"]))
@@ -103,9 +103,9 @@ def aged(world, make, app):
     db.session.flush()
     log = cfg["RETENTION_MUTATION_LOG_DAYS"]
     db.session.add_all([
-        MutationLog(client_id=device.client_id, n=1, body_hash="0" * 64, op="visit.create", status="applied",
+        MutationRun(client_id=device.client_id, first_n=1, last_n=1, entries=[["visit.create", "applied", "0" * 64]],
                     received_at=ago(log, -HOUR)),
-        MutationLog(client_id=device.client_id, n=2, body_hash="1" * 64, op="visit.create", status="applied",
+        MutationRun(client_id=device.client_id, first_n=2, last_n=2, entries=[["visit.create", "applied", "1" * 64]],
                     received_at=ago(log, HOUR)),
         PushReceipt(digest="a" * 64, client_id=device.client_id, first_n=1, last_n=1, received_at=ago(log, -HOUR)),
         PushReceipt(digest="b" * 64, client_id=device.client_id, first_n=2, last_n=2, received_at=ago(log, HOUR))])
@@ -159,7 +159,7 @@ def _exists(model, key, value) -> bool:
 
 def test_each_kind_is_purged_past_its_cut_off_and_kept_before(aged):
     from server import privacy
-    from server.models import (AuditLog, Conflict, DuplicateSuspicion, MutationLog, PushDelivery, PushLink,
+    from server.models import (AuditLog, Conflict, DuplicateSuspicion, MutationRun, PushDelivery, PushLink,
                                PushReceipt, PushSubscription, Rejection, Resident, RevokedToken, Visit)
     counts = privacy.purge(now=NOW)
     db.session.commit()
@@ -185,7 +185,7 @@ def test_each_kind_is_purged_past_its_cut_off_and_kept_before(aged):
     # Open review items wait for a person, however old.
     assert _exists(Conflict, Conflict.id, aged["open_conflict"]) and _exists(Rejection, Rejection.id,
                                                                              aged["open_rejection"])
-    assert db.session.execute(sa.select(MutationLog.n)).scalars().all() == [2]
+    assert db.session.execute(sa.select(MutationRun.first_n)).scalars().all() == [2]
     assert db.session.execute(sa.select(PushReceipt.first_n)).scalars().all() == [2]
     assert db.session.execute(sa.select(AuditLog.subject).where(AuditLog.action == "resident.read")).scalars().all() \
         == ["young"]

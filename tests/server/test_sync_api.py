@@ -6,7 +6,7 @@ from datetime import datetime, timedelta, timezone
 import sqlalchemy as sa
 
 from server.extensions import db
-from server.models import Device, MutationLog, Rejection, Resident, Visit
+from server.models import Device, MutationRun, Rejection, Resident, Visit
 
 
 def _now(**delta):
@@ -109,6 +109,29 @@ def test_gap_and_changed_body_leave_everything_unchanged(world, as_role):
     assert resp.status_code == 409 and resp.get_json()["error"]["code"] == "mutation_conflict"
     assert db.session.execute(sa.select(sa.func.count()).select_from(Visit)).scalar_one() == 2
     assert db.session.get(Device, uuid.UUID(cid)).last_applied == 2
+
+
+def test_a_replay_across_pushes_is_answered_from_each_push_s_log_run(world, as_role):
+    """The log keeps one run per push: a request re-sending the end of one push and the start of the next (each
+    with a rejection) gets each mutation's own answer, and a changed body in the second run is still caught."""
+    api = as_role("staff")
+    cid = str(uuid.uuid4())
+    hh = world["own_household"]
+    ms = [visit(1, hh), visit(2, hh, outcome="peut-être"), visit(3, hh),
+          visit(4, hh), visit(5, hh), visit(6, hh, outcome="jamais")]
+    assert push(api, cid, ms[:3]).get_json()["last_applied"] == 3
+    assert push(api, cid, ms[3:]).get_json()["last_applied"] == 6
+    assert db.session.execute(sa.select(MutationRun.first_n, MutationRun.last_n)
+                              .order_by(MutationRun.first_n)).all() == [(1, 3), (4, 6)]
+    again = push(api, cid, [*ms[1:], visit(7, hh)]).get_json()
+    assert [(r["n"], r["status"], bool(r.get("replayed"))) for r in again["results"]] == [
+        (2, "rejected", True), (3, "applied", True), (4, "applied", True), (5, "applied", True),
+        (6, "rejected", True), (7, "applied", False)]
+    assert again["results"][0]["reason"]["code"] == again["results"][4]["reason"]["code"] == "invalid"
+    changed = {**ms[4], "args": {**ms[4]["args"], "outcome": "absent"}}
+    resp = push(api, cid, [ms[2], ms[3], changed])
+    assert resp.status_code == 409 and resp.get_json()["error"]["details"] == {"n": 5}
+    assert db.session.execute(sa.select(sa.func.count()).select_from(Visit)).scalar_one() == 5
 
 
 def test_poison_record_is_recorded_for_head_office_with_its_args(world, as_role):
@@ -271,4 +294,5 @@ def test_same_batch_from_two_connections_at_once(app, world, login):
     assert sorted(any(r.get("replayed") for r in body["results"]) for _, body in answers) == [False, True]
     db.session.rollback()
     assert db.session.execute(sa.select(sa.func.count()).select_from(Visit)).scalar_one() == 50
-    assert db.session.execute(sa.select(sa.func.count()).select_from(MutationLog)).scalar_one() == 50
+    # One log run (one push applied them), of 50 entries.
+    assert db.session.execute(sa.select(MutationRun.first_n, MutationRun.last_n)).all() == [(1, 50)]

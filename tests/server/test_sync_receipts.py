@@ -9,7 +9,7 @@ import sqlalchemy as sa
 
 import server.api.sync as sync_api
 from server.extensions import db
-from server.models import Conflict, Device, MutationLog, PushReceipt, Rejection, Visit
+from server.models import Conflict, Device, MutationRun, PushReceipt, Rejection, Visit
 
 
 def _now(**delta):
@@ -29,7 +29,7 @@ def _send(api, raw: bytes):
 
 def _counts():
     return {m.__tablename__: db.session.execute(sa.select(sa.func.count()).select_from(m)).scalar_one()
-            for m in (Visit, MutationLog, Rejection, Conflict, PushReceipt)}
+            for m in (Visit, MutationRun, Rejection, Conflict, PushReceipt)}
 
 
 def _mixed_batch(world, as_role, pull_base):

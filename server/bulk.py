@@ -10,6 +10,8 @@ tests/server/test_bulk.py holds the rows written this way equal to SQLAlchemy's,
 """
 from __future__ import annotations
 
+import json
+
 import sqlalchemy as sa
 
 _COMPILED: dict = {}
@@ -33,6 +35,12 @@ class _Insert:
         self.names = order
         self.processors = [binds[name].dialect_impl(dialect).bind_processor(dialect) for name in order]
         self.json = [isinstance(binds[name], sa.JSON) for name in order]
+        if self.copy:
+            # SQLAlchemy wraps a JSON value in psycopg's Json, which psycopg serializes at every row, however many
+            # rows share it (two lists per visit: ~4 ms a push). COPY takes the column's text: the same
+            # serializer's text, made once per content by _convert. (JSON null for None, as SQLAlchemy stores it.)
+            text = getattr(dialect, "_json_serializer", None) or json.dumps
+            self.processors = [text if is_json else proc for proc, is_json in zip(self.processors, self.json)]
 
     def params(self, rows: list[dict]) -> list:
         names = self.names

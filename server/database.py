@@ -7,7 +7,7 @@ from .models import SyncState
 
 
 def configure(app: Flask) -> None:
-    """SQLite: WAL, a busy timeout, foreign keys, and BEGIN IMMEDIATE for writing requests.
+    """SQLite: WAL with durable commits, a busy timeout, foreign keys, and BEGIN IMMEDIATE for writing requests.
 
     A deferred SQLite transaction that reads and then writes fails at once (SQLITE_BUSY_SNAPSHOT) when another
     writer committed in between; taking the write lock up front makes writers queue instead.
@@ -23,7 +23,10 @@ def configure(app: Flask) -> None:
         dbapi_conn.isolation_level = None  # let us emit BEGIN ourselves
         cur = dbapi_conn.cursor()
         cur.execute("PRAGMA journal_mode=WAL")
-        cur.execute("PRAGMA synchronous=NORMAL")
+        # FULL, not WAL's usual NORMAL: with NORMAL a commit already answered may roll back after a power cut or
+        # a system crash, and a phone that was told "applied" has dropped those records from its outbox. FULL
+        # syncs the WAL at each commit (~0.2 ms on this project's machines).
+        cur.execute("PRAGMA synchronous=FULL")
         cur.execute("PRAGMA foreign_keys=ON")
         cur.execute("PRAGMA busy_timeout=30000")
         cur.close()

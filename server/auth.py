@@ -1,11 +1,13 @@
 """Authentication callbacks, role checks and site scoping: who may touch what."""
 import uuid
 from datetime import datetime, timedelta, timezone
-from functools import wraps
+from functools import cache, wraps
 
-from flask import g
+import sqlalchemy as sa
+from flask import request
 from flask_jwt_extended import current_user, verify_jwt_in_request
 from sqlalchemy import select
+from sqlalchemy.orm import joinedload
 
 from .errors import ApiError, error_response
 from .extensions import db
@@ -19,17 +21,17 @@ def register_jwt_callbacks(jwt) -> None:
 
     @jwt.user_lookup_loader
     def _lookup(_header, payload):
-        return _load_user(payload["sub"])
+        return _token_user(payload)[0]
 
     @jwt.token_in_blocklist_loader
     def _revoked(_header, payload) -> bool:
-        user = _load_user(payload["sub"])
+        user, revoked = _token_user(payload)
         if user is None or not user.active:
             return True
         # iat has a one-second resolution: a token made just after a revocation would look older than it.
         if payload.get("iat_us", -1) < _microseconds(user.tokens_valid_after):
             return True
-        return db.session.get(RevokedToken, payload["jti"]) is not None
+        return revoked
 
     @jwt.additional_claims_loader
     def _claims(user):
@@ -65,14 +67,29 @@ def register_jwt_callbacks(jwt) -> None:
         return _err(401, "fresh_token_required", "Reconnectez-vous.")
 
 
-def _load_user(sub: str) -> User | None:
-    cache = g.setdefault("_palier_users", {})
-    if sub not in cache:
+@cache
+def _token_user_statement():
+    """The token's user with their sites, and whether the token was revoked (logout): what every authenticated
+    request checks, in one statement (it took three, one per query: user, sites, revoked token)."""
+    revoked = sa.exists().where(RevokedToken.jti == sa.bindparam("jti")).label("revoked")
+    return select(User, revoked).options(joinedload(User.sites)).where(User.id == sa.bindparam("id"))
+
+
+def _token_user(payload) -> tuple[User | None, bool]:
+    """(the token's user or None, whether its jti was revoked), read once per request (both loaders ask).
+    Kept on the request, not on g: an app context shared by several requests (tests, CLI) must see a logout."""
+    cache = request.environ.setdefault("palier.token_users", {})
+    key = (payload["sub"], payload["jti"])
+    if key not in cache:
         try:
-            cache[sub] = db.session.get(User, uuid.UUID(sub))
+            user_id = uuid.UUID(payload["sub"])
         except ValueError:
-            cache[sub] = None
-    return cache[sub]
+            cache[key] = (None, True)
+        else:
+            row = db.session.execute(_token_user_statement(), {"id": user_id, "jti": payload["jti"]}).unique() \
+                .one_or_none()
+            cache[key] = (None, True) if row is None else (row[0], row[1])
+    return cache[key]
 
 
 def roles_required(*roles: str):

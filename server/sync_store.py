@@ -5,7 +5,9 @@ row and the change sequence were locked, so two pushes of one device serialize a
 """
 import functools
 import heapq
+import itertools
 import json
+import operator
 import re
 import uuid
 from datetime import date, datetime, timezone
@@ -37,6 +39,7 @@ WIRE_ENTITIES = frozenset(e for e in MODELS if e != "event")
 _WIRE_COLS = frozenset({"wire", "wire_seq", "wire_restricted"})
 # The columns a push's record may fill (the stored texts are made apart): a set, since `in table.c` is slow.
 _WRITABLE = {e: frozenset(t.c.keys()) - _WIRE_COLS for e, t in TABLES.items()}
+_SEQ = operator.itemgetter(0)  # a pull row's seq: the key its tables' rows are merged by
 
 
 def _hex_uuid(h: str) -> str:
@@ -453,35 +456,34 @@ class SqlStore:
         return bound, any(self.change_seqs(e, bound, site_ids, 1, include_deleted) for e in TABLES), set(TABLES)
 
     def pull_page(self, after_seq, site_ids, limit, include_deleted, restricted, encode):
-        """A whole page in one statement: each table's limit + 1 lowest changes with their stored texts, merged
-        by seq and cut by the database (PostgreSQL reads them as a merge of index range scans, stopping at the
-        cut, so it reads the page's rows and no others). ([(seq, change text, deleted, entity)], has_more), or
-        None when the page's last seq is shared with the next record (compute_pull's general path keeps records
-        sharing a seq together). restricted: the entities sent without the role's hidden fields; encode:
-        sync.pull.change_text, for records without a current text.
+        """A whole page from one snapshot: each table's limit + 1 lowest changes with their stored texts, merged
+        by seq and cut after limit + 1. ([(seq, change text, deleted, entity)], has_more), or None when the page's
+        last seq is shared with the next record (compute_pull's general path keeps records sharing a seq
+        together). restricted: the entities sent without the role's hidden fields; encode: sync.pull.change_text,
+        for records without a current text.
 
-        One snapshot gives the page (READ COMMITTED gives each statement its own): a change committed meanwhile
-        has a higher seq than any in it, and waits for the next page, never passed over by the cursor."""
-        key = ("page", site_ids is None, include_deleted, restricted, self.dialect)
-        stmt = _STATEMENTS.get(key)
-        if stmt is None:
-            parts = []
-            for entity in TABLES:
-                def build(t, entity=entity):
-                    if entity not in WIRE_ENTITIES:  # events: always serialized (NULL marks it)
-                        text = sa.cast(sa.null(), sa.Text)
-                    else:
-                        text = sa.case((t.c.wire_seq == t.c.seq,
-                                        t.c.wire_restricted if entity in restricted else t.c.wire))
-                    return sa.select(t.c.seq, text.label("text"), t.c.deleted, sa.literal(entity).label("entity"))
-
-                sub = self._pull_stmt(("page", entity in restricted), entity, site_ids, None, include_deleted, build,
-                                      True).subquery()
-                parts.append(sa.select(sub.c.seq, sub.c.text, sub.c.deleted, sub.c.entity))
-            rows = sa.union_all(*parts).subquery()
-            stmt = _STATEMENTS[key] = (sa.select(rows.c.seq, rows.c.text, rows.c.deleted, rows.c.entity)
-                                       .order_by(rows.c.seq).limit(sa.bindparam("lim")))
-        rows = self.session.execute(stmt, self._params(after_seq, site_ids, None, lim=limit + 1)).all()
+        PostgreSQL: one statement, merged and cut by the database (a merge of index range scans that stops at the
+        cut, so it reads the page's rows and no others); one snapshot gives the page (READ COMMITTED gives each
+        statement its own): a change committed meanwhile has a higher seq than any in it, and waits for the next
+        page, never passed over by the cursor. SQLite: _merged_rows."""
+        parts = self._page_parts(site_ids, include_deleted, restricted)
+        params = self._params(after_seq, site_ids, None, lim=limit + 1)
+        if self.dialect == "sqlite":
+            rows = self._merged_rows(parts, params, limit + 1)
+        else:
+            key = ("page", site_ids is None, include_deleted, restricted, self.dialect)
+            stmt = _STATEMENTS.get(key)
+            if stmt is None:
+                subs = [part.subquery() for part in parts]
+                rows = sa.union_all(*(sa.select(sub.c.seq, sub.c.text, sub.c.deleted, sub.c.entity)
+                                      for sub in subs)).subquery()
+                stmt = _STATEMENTS[key] = (sa.select(rows.c.seq, rows.c.text, rows.c.deleted, rows.c.entity)
+                                           .order_by(rows.c.seq).limit(sa.bindparam("lim")))
+            result = self.session.execute(stmt, params)
+            # The driver's tuples as they are: no Row per record (2,000 a page), and no column here needs a
+            # result processor (seq, text, the entity's name; a boolean from psycopg).
+            rows = result.cursor.fetchall()
+            result.close()
         has_more = len(rows) > limit
         if has_more:
             if rows[limit][0] == rows[limit - 1][0]:
@@ -499,6 +501,47 @@ class SqlStore:
             streams.append([(seq, text, deleted, entity) for seq, text, deleted in self.wire_changes(
                 entity, after_seq, site_ids, up_to, include_deleted, r, lambda rec, e=entity, r=r: encode(e, rec, r))])
         return list(heapq.merge(*streams, key=lambda row: row[0])), has_more
+
+    def _page_parts(self, site_ids, include_deleted, restricted):
+        """Each table's part of a page: its lowest changes after the cursor, in seq order, each with its stored
+        text where it is current (NULL marks a record to serialize from its columns, and every event)."""
+        key = ("page parts", site_ids is None, include_deleted, restricted, self.dialect)
+        parts = _STATEMENTS.get(key)
+        if parts is None:
+            parts = []
+            for entity in TABLES:
+                def build(t, entity=entity):
+                    if entity not in WIRE_ENTITIES:  # events: always serialized (NULL marks it)
+                        text = sa.cast(sa.null(), sa.Text)
+                    else:
+                        text = sa.case((t.c.wire_seq == t.c.seq,
+                                        t.c.wire_restricted if entity in restricted else t.c.wire))
+                    return sa.select(t.c.seq, text.label("text"), t.c.deleted, sa.literal(entity).label("entity"))
+
+                parts.append(self._pull_stmt(("page", entity in restricted), entity, site_ids, None, include_deleted,
+                                             build, True))
+            parts = _STATEMENTS[key] = tuple(parts)
+        return parts
+
+    def _merged_rows(self, parts, params, count):
+        """SQLite: the page's first `count` rows, each table's part read lazily (its cursor steps as rows are
+        taken) and merged here. SQLite's own merge of the same parts sorted all their rows, texts included, in a
+        temporary b-tree: up to count rows of every table with changes, ~2 ms more for a page of 2,000. One
+        transaction is one snapshot on SQLite (a pull holds the write lock from BEGIN IMMEDIATE,
+        server/database.py), so the page still comes from one."""
+        conn = self.session.connection()
+        results = [conn.execute(part, params) for part in parts]
+        try:
+            # The driver's tuples (no Row per record); `deleted` stays SQLite's 0 or 1.
+            heads = [(first, result.cursor) for result in results if (first := result.cursor.fetchone()) is not None]
+            if len(heads) == 1:  # the usual page: one table's run of changes
+                first, cursor = heads[0]
+                return [first, *cursor.fetchmany(count - 1)]
+            merged = heapq.merge(*(itertools.chain((first,), cursor) for first, cursor in heads), key=_SEQ)
+            return list(itertools.islice(merged, count))
+        finally:
+            for result in results:
+                result.close()
 
     def changes_since(self, entity, after_seq, site_ids, up_to, include_deleted, stale_only=False):
         names, columns, converters = _pull_columns(entity, self.dialect)

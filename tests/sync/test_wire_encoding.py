@@ -35,3 +35,17 @@ def test_body_hash_is_the_canonical_texts_hash():
     canon = json.dumps({"op": "visit.create", "args": args, "at": "t"}, sort_keys=True, separators=(",", ":"),
                        ensure_ascii=False)
     assert body_hash("visit.create", args, "t") == hashlib.sha256(canon.encode()).hexdigest()
+
+
+@pytest.mark.parametrize("count", [0, 1, 2, 3])
+def test_a_pull_body_is_its_head_and_its_changes_texts_joined(count):
+    from datetime import datetime, timezone
+
+    from sync.wire import PullResult
+    changes = [{"entity": "visit", "id": str(i), "seq": i, "deleted": False, "data": {"note": f"é{i}"}}
+               for i in range(count)]
+    result = PullResult("curseur", count == 3, True, 4, {"role": "gardien", "sites": ["s"]},
+                        {"engaged": 1, "as_of": datetime(2026, 11, 21, tzinfo=timezone.utc)},
+                        [WIRE_JSON.encode(c) for c in changes])
+    assert result.to_json() == WIRE_JSON.encode(result.to_wire())
+    assert json.loads(result.to_json())["changes"] == changes

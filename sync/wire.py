@@ -89,7 +89,7 @@ class PullResult:
     last_applied: int
     scope: dict
     progress: dict
-    change_texts: list[str]  # each change as JSON text, in seq order: spliced into the body unparsed
+    change_texts: list  # each change as JSON text (str, or UTF-8 bytes), in seq order: spliced into the body unparsed
     delivered: dict = field(default_factory=dict)  # entity -> records sent whole (not tombstones) in this page
 
     @property
@@ -103,11 +103,17 @@ class PullResult:
     def to_wire(self) -> dict:
         return {**self._head(), "changes": self.changes}
 
-    def to_json(self) -> str:
+    def to_json(self) -> str | bytes:
         """The response body: the head encoded, then the changes' texts joined as they are (no parse, no encode).
-        One join makes the whole text: a page is ~0.8 MB, and each `+` of it made another copy."""
+        One join makes the whole text: a page is ~0.8 MB, and each `+` of it made another copy. Texts a store
+        gave as UTF-8 bytes (all of them, or none) make a body of bytes, never decoded."""
         parts = list(self.change_texts) or [""]
-        parts[0] = WIRE_JSON.encode(self._head())[:-1] + ',"changes":[' + parts[0]
+        head = WIRE_JSON.encode(self._head())[:-1] + ',"changes":['
+        if type(parts[0]) is bytes:
+            parts[0] = head.encode() + parts[0]
+            parts[-1] += b"]}"
+            return b",".join(parts)
+        parts[0] = head + parts[0]
         parts[-1] += "]}"
         return ",".join(parts)
 

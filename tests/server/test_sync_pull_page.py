@@ -32,7 +32,9 @@ class _WithoutPullPage:
 
 
 def _page(result):
-    return list(result.change_texts), result.has_more, result.cursor, result.delivered
+    # The texts as the device reads them: SQLite's page gives UTF-8 bytes, the general path str.
+    texts = [t.decode() if isinstance(t, bytes) else t for t in result.change_texts]
+    return texts, result.has_more, result.cursor, result.delivered
 
 
 def test_pull_page_gives_the_pages_of_the_general_path(world, as_role):

@@ -37,15 +37,19 @@ def test_body_hash_is_the_canonical_texts_hash():
     assert body_hash("visit.create", args, "t") == hashlib.sha256(canon.encode()).hexdigest()
 
 
+@pytest.mark.parametrize("as_bytes", [False, True], ids=["str", "utf8-bytes"])
 @pytest.mark.parametrize("count", [0, 1, 2, 3])
-def test_a_pull_body_is_its_head_and_its_changes_texts_joined(count):
+def test_a_pull_body_is_its_head_and_its_changes_texts_joined(count, as_bytes):
     from datetime import datetime, timezone
 
     from sync.wire import PullResult
     changes = [{"entity": "visit", "id": str(i), "seq": i, "deleted": False, "data": {"note": f"é{i}"}}
                for i in range(count)]
+    texts = [WIRE_JSON.encode(c) for c in changes]
     result = PullResult("curseur", count == 3, True, 4, {"role": "gardien", "sites": ["s"]},
                         {"engaged": 1, "as_of": datetime(2026, 11, 21, tzinfo=timezone.utc)},
-                        [WIRE_JSON.encode(c) for c in changes])
-    assert result.to_json() == WIRE_JSON.encode(result.to_wire())
-    assert json.loads(result.to_json())["changes"] == changes
+                        [t.encode() for t in texts] if as_bytes else texts)
+    body = result.to_json()
+    assert type(body) is (bytes if as_bytes and count else str)
+    assert (body.decode() if as_bytes and count else body) == WIRE_JSON.encode(result.to_wire())
+    assert json.loads(body)["changes"] == changes

@@ -195,6 +195,17 @@ def _uuids(ids):
 
 
 _STATEMENTS: dict = {}
+
+
+def _statement(key, build):
+    """A statement built once (by build()) and kept under key: building and cache-keying one costs more than
+    running it for the small statements every push and pull runs."""
+    stmt = _STATEMENTS.get(key)
+    if stmt is None:
+        stmt = _STATEMENTS[key] = build()
+    return stmt
+
+
 _PG_UUID_ARRAY = postgresql.ARRAY(STR_UUID)
 
 
@@ -223,8 +234,10 @@ class SqlStore:
     def lock_device(self, client_id, user_id):
         # A known device (every push and pull but its first): one locking read. (SQLite: a writing request
         # holds the write lock from BEGIN IMMEDIATE already, server/database.py.)
-        select = sa.select(Device.__table__).where(Device.client_id == _u(client_id)).with_for_update()
-        row = self.session.execute(select).mappings().one_or_none()
+        select = _statement("lock_device", lambda: sa.select(Device.__table__).where(
+            Device.__table__.c.client_id == sa.bindparam("cid")).with_for_update())
+        params = {"cid": _u(client_id)}
+        row = self.session.execute(select, params).mappings().one_or_none()
         if row is None:
             if self.dialect == "postgresql":
                 from sqlalchemy.dialects.postgresql import insert
@@ -235,7 +248,7 @@ class SqlStore:
                                                        last_applied=0, app_version="", pending_reported=0,
                                                        created_at=self.now())
                                  .on_conflict_do_nothing(index_elements=["client_id"]))
-            row = self.session.execute(select).mappings().one()
+            row = self.session.execute(select, params).mappings().one()
         if str(row["user_id"]) != user_id:
             raise ProtocolError(403, "device_not_yours", "Cet appareil est enregistré pour un autre utilisateur.")
         return DeviceState(client_id, user_id, row["last_applied"], row["app_version"], row["pending_reported"],
@@ -248,12 +261,9 @@ class SqlStore:
 
     def log_entries(self, client_id, ns):
         cid = _u(client_id)
-        stmt = _STATEMENTS.get("log_runs")
-        if stmt is None:
-            t = MutationRun.__table__  # Core, not ORM: a replay is 500 hash compares and must stay cheap
-            stmt = _STATEMENTS["log_runs"] = sa.select(t.c.first_n, t.c.entries).where(
-                t.c.client_id == sa.bindparam("cid"), t.c.last_n >= sa.bindparam("lo"),
-                t.c.first_n <= sa.bindparam("hi"))
+        t = MutationRun.__table__  # Core, not ORM: a replay is 500 hash compares and must stay cheap
+        stmt = _statement("log_runs", lambda: sa.select(t.c.first_n, t.c.entries).where(
+            t.c.client_id == sa.bindparam("cid"), t.c.last_n >= sa.bindparam("lo"), t.c.first_n <= sa.bindparam("hi")))
         wanted = set(ns)
         entries = {}
         for first_n, run in self.session.execute(stmt, {"cid": cid, "lo": min(wanted), "hi": max(wanted)}):
@@ -273,12 +283,10 @@ class SqlStore:
         return entries
 
     def receipt(self, digest):
-        stmt = _STATEMENTS.get("receipt")
-        if stmt is None:
-            r, d = PushReceipt.__table__, Device.__table__
-            stmt = _STATEMENTS["receipt"] = (
-                sa.select(r.c.client_id, d.c.user_id, d.c.last_applied, r.c.first_n, r.c.last_n)
-                .join(d, d.c.client_id == r.c.client_id).where(r.c.digest == sa.bindparam("digest")))
+        r, d = PushReceipt.__table__, Device.__table__
+        stmt = _statement("receipt", lambda: sa.select(r.c.client_id, d.c.user_id, d.c.last_applied, r.c.first_n,
+                                                       r.c.last_n)
+                          .join(d, d.c.client_id == r.c.client_id).where(r.c.digest == sa.bindparam("digest")))
         row = self.session.execute(stmt, {"digest": digest}).one_or_none()
         if row is None:
             return None

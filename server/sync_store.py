@@ -198,8 +198,9 @@ _STATEMENTS: dict = {}
 
 
 def _statement(key, build):
-    """A statement built once (by build()) and kept under key: building and cache-keying one costs more than
-    running it for the small statements every push and pull runs."""
+    """What build() makes (a statement, or a row shape's bound types), made once per key (its shape and
+    dialect) and kept: building and cache-keying a statement each time costs more than running the small ones
+    every push and pull runs."""
     stmt = _STATEMENTS.get(key)
     if stmt is None:
         stmt = _STATEMENTS[key] = build()
@@ -359,9 +360,7 @@ class SqlStore:
                     row.update(wire_texts(entity, rec))
                 rows.append(row)
             shape = ("insert", entity, tuple(rows[0]))
-            binds = _STATEMENTS.get(shape)
-            if binds is None:
-                binds = _STATEMENTS[shape] = {k: _bind_type(t, k) for k in rows[0]}
+            binds = _statement(shape, lambda: {k: _bind_type(t, k) for k in rows[0]})
             insert_many(self.session, t, binds, rows)
         for entity, updates in ws.updates.items():
             t = TABLES[entity]
@@ -413,9 +412,7 @@ class SqlStore:
     # about twenty of them, and building plus cache-keying a fresh statement each time cost more than running it.
 
     def _pull_stmt(self, kind, entity, site_ids, up_to, include_deleted, build, limited=False):
-        key = (kind, entity, site_ids is None, up_to is None, include_deleted, limited, self.dialect)
-        stmt = _STATEMENTS.get(key)
-        if stmt is None:
+        def make():
             t = TABLES[entity]
             q = build(t).where(t.c.seq > sa.bindparam("after"))
             if not include_deleted:
@@ -425,8 +422,9 @@ class SqlStore:
             if site_ids is not None:
                 q = q.where(_scope_clause(t, entity))
             q = q.order_by(t.c.seq)
-            stmt = _STATEMENTS[key] = q.limit(sa.bindparam("lim")) if limited else q
-        return stmt
+            return q.limit(sa.bindparam("lim")) if limited else q
+
+        return _statement((kind, entity, site_ids is None, up_to is None, include_deleted, limited, self.dialect), make)
 
     @staticmethod
     def _params(after_seq, site_ids, up_to, **more):
@@ -442,17 +440,16 @@ class SqlStore:
     def page_bound(self, after_seq, site_ids, limit, include_deleted):
         """The page's bound in one round trip: each table's limit + 1 lowest seqs (index range scans), merged and
         cut by the database; also which tables have changes in the page, so that the others are not asked."""
-        key = ("bound", site_ids is None, include_deleted, self.dialect)
-        stmt = _STATEMENTS.get(key)
-        if stmt is None:
+        def make():
             parts = []
             for entity in TABLES:
                 sub = self._pull_stmt("seqs", entity, site_ids, None, include_deleted, lambda t: sa.select(t.c.seq),
                                       True).subquery()
                 parts.append(sa.select(sa.literal(entity).label("entity"), sub.c.seq))
             seqs = sa.union_all(*parts).subquery()
-            stmt = _STATEMENTS[key] = (sa.select(seqs.c.entity, seqs.c.seq).order_by(seqs.c.seq)
-                                       .limit(sa.bindparam("lim")))
+            return sa.select(seqs.c.entity, seqs.c.seq).order_by(seqs.c.seq).limit(sa.bindparam("lim"))
+
+        stmt = _statement(("bound", site_ids is None, include_deleted, self.dialect), make)
         lowest = self.session.execute(stmt, self._params(after_seq, site_ids, None, lim=limit + 1)).all()
         if len(lowest) <= limit:
             return None, False, {e for e, _s in lowest}
@@ -479,14 +476,14 @@ class SqlStore:
         if self.dialect == "sqlite":
             rows = self._merged_rows(parts, params, limit + 1)
         else:
-            key = ("page", site_ids is None, include_deleted, restricted, self.dialect)
-            stmt = _STATEMENTS.get(key)
-            if stmt is None:
+            def make():
                 subs = [part.subquery() for part in parts]
-                rows = sa.union_all(*(sa.select(sub.c.seq, sub.c.text, sub.c.deleted, sub.c.entity)
-                                      for sub in subs)).subquery()
-                stmt = _STATEMENTS[key] = (sa.select(rows.c.seq, rows.c.text, rows.c.deleted, rows.c.entity)
-                                           .order_by(rows.c.seq).limit(sa.bindparam("lim")))
+                merged = sa.union_all(*(sa.select(sub.c.seq, sub.c.text, sub.c.deleted, sub.c.entity)
+                                        for sub in subs)).subquery()
+                return (sa.select(merged.c.seq, merged.c.text, merged.c.deleted, merged.c.entity)
+                        .order_by(merged.c.seq).limit(sa.bindparam("lim")))
+
+            stmt = _statement(("page", site_ids is None, include_deleted, restricted, self.dialect), make)
             result = self.session.execute(stmt, params)
             # The driver's tuples as they are: no Row per record (2,000 a page), and no column here needs a
             # result processor (seq, text, the entity's name; a boolean from psycopg).
@@ -519,25 +516,20 @@ class SqlStore:
         gives the texts as the UTF-8 bytes it stores: the body is joined from them without decoding ~0.8 MB into
         str and encoding it back (1.2-1.8 ms a page with accents); psycopg decodes text in C, and its bytes
         (bytea) cost more."""
-        key = ("page parts", site_ids is None, include_deleted, restricted, self.dialect)
-        parts = _STATEMENTS.get(key)
-        if parts is None:
-            parts = []
-            for entity in TABLES:
-                def build(t, entity=entity):
-                    if entity not in WIRE_ENTITIES:  # events: always serialized (NULL marks it)
-                        text = sa.cast(sa.null(), sa.Text)
-                    else:
-                        text = sa.case((t.c.wire_seq == t.c.seq,
-                                        t.c.wire_restricted if entity in restricted else t.c.wire))
-                    if self.dialect == "sqlite":  # the UTF-8 bytes SQLite stores, joined into the body as they are
-                        text = sa.cast(text, sa.LargeBinary)
-                    return sa.select(t.c.seq, text.label("text"), t.c.deleted, sa.literal(entity).label("entity"))
+        def part(entity):
+            def build(t):
+                if entity not in WIRE_ENTITIES:  # events: always serialized (NULL marks it)
+                    text = sa.cast(sa.null(), sa.Text)
+                else:
+                    text = sa.case((t.c.wire_seq == t.c.seq, t.c.wire_restricted if entity in restricted else t.c.wire))
+                if self.dialect == "sqlite":  # the UTF-8 bytes SQLite stores, joined into the body as they are
+                    text = sa.cast(text, sa.LargeBinary)
+                return sa.select(t.c.seq, text.label("text"), t.c.deleted, sa.literal(entity).label("entity"))
 
-                parts.append(self._pull_stmt(("page", entity in restricted), entity, site_ids, None, include_deleted,
-                                             build, True))
-            parts = _STATEMENTS[key] = tuple(parts)
-        return parts
+            return self._pull_stmt(("page", entity in restricted), entity, site_ids, None, include_deleted, build, True)
+
+        return _statement(("page parts", site_ids is None, include_deleted, restricted, self.dialect),
+                          lambda: tuple(part(entity) for entity in TABLES))
 
     def _merged_rows(self, parts, params, count):
         """SQLite: the page's first `count` rows, each table's part read lazily (its cursor steps as rows are

@@ -1,7 +1,8 @@
 """Pull benchmark: the initial pull of a site with 5,000 households, 10,000 residents and 20,000 visits through
 Palier's pull (every page, limit 2,000) side by side with Kinto's paginated pull of the same 35,000 records
 (GET records with _limit, following Next-Page). Records per second and bytes on the wire; interleaved rounds,
-medians.
+medians. Palier is pulled as the PWA pulls (page format 2, compact rows), and in format 1 (the change objects
+phones not yet updated ask for) for comparison.
 
     .venv/bin/python -m bench.sync_pull --db both
 """
@@ -95,22 +96,26 @@ def k_pg_url(base: str) -> str:
     return c.KINTO_DB_URLS[base].replace("postgresql://", "postgresql+psycopg://", 1)
 
 
-def palier_pull(base: str, sc: c.Scenario, limit: int, expected: dict[str, int], encoding: str = "identity") -> dict:
+def palier_pull(base: str, sc: c.Scenario, limit: int, expected: dict[str, int], encoding: str = "identity",
+                page_format: int = 2) -> dict:
     """encoding: what the client accepts; "zstd" is what Chromium is answered with (it sends "gzip, deflate, br,
-    zstd"): the pages then cross the wire compressed and the client decompresses them (counted in its time)."""
+    zstd"): the pages then cross the wire compressed and the client decompresses them (counted in its time).
+    page_format: 2, rows (each change [entity, id, seq, values]), as the PWA asks; 1, objects."""
     http = c.palier_login(base, sc.email, encoding)
     client_id = str(uuid.uuid4())
     counts, cursor, pages, wire, exchange = {}, None, 0, 0, 0.0
     t = time.perf_counter()
     while True:
         sent = time.perf_counter()
-        resp = http.post("/api/sync/pull", {"client_id": client_id, "cursor": cursor, "limit": limit})
+        resp = http.post("/api/sync/pull", {"client_id": client_id, "cursor": cursor, "limit": limit,
+                                            "format": page_format})
         exchange += time.perf_counter() - sent
         page = c.expect(resp, 200, "palier pull")
         wire += resp.wire_bytes
         pages += 1
         for ch in page["changes"]:
-            counts[ch["entity"]] = counts.get(ch["entity"], 0) + 1
+            entity = ch[0] if page_format == 2 else ch["entity"]
+            counts[entity] = counts.get(entity, 0) + 1
         cursor = page["cursor"]
         if not page["has_more"]:
             break
@@ -183,6 +188,7 @@ def run(db: str = "sqlite", households: int = 5000, residents_per_household: int
             raw = c.interleave(rounds, max_seconds, {
                 "palier": lambda r: palier_pull(palier_base, sc, limit, expected),
                 "palier_zstd": lambda r: palier_pull(palier_base, sc, limit, expected, "zstd"),
+                "palier_format_1": lambda r: palier_pull(palier_base, sc, limit, expected, page_format=1),
                 "kinto": (lambda r: kinto_pull(kinto_base, paths, limit, expected)) if kinto_base else None,
             })
     return {**summarise(db, raw, expected, limit), "warm": warm}
@@ -196,6 +202,7 @@ def summarise(db: str, raw: dict, expected: dict, limit: int) -> dict:
         return c.median([x["wire_bytes"] for x in runs]) if runs else None
 
     palier, kinto, zstd = rate(raw["palier"]), rate(raw["kinto"]), rate(raw["palier_zstd"])
+    v1, v1_x = rate(raw["palier_format_1"]), rate(raw["palier_format_1"], "exchange_seconds")
     # The client's own JSON decoding of each page is the same work for both peers (and, at these rates, a large
     # share of the wall time): the HTTP exchanges alone (request sent to last byte received) measure the servers.
     palier_x, kinto_x = rate(raw["palier"], "exchange_seconds"), rate(raw["kinto"], "exchange_seconds")
@@ -208,6 +215,10 @@ def summarise(db: str, raw: dict, expected: dict, limit: int) -> dict:
         "palier_wire_bytes": size(raw["palier"]), "kinto_wire_bytes": size(raw["kinto"]),
         "palier_zstd_records_per_s": zstd, "palier_zstd_over_kinto": zstd / kinto if kinto else None,
         "palier_zstd_wire_bytes": size(raw["palier_zstd"]),
+        "palier_format_1_records_per_s": v1, "palier_format_1_over_kinto": v1 / kinto if kinto else None,
+        "palier_format_1_exchange_records_per_s": v1_x,
+        "palier_format_1_over_kinto_exchange": v1_x / kinto_x if kinto_x else None,
+        "palier_format_1_wire_bytes": size(raw["palier_format_1"]),
         "palier_pages": raw["palier"][0]["pages"] if raw["palier"] else None,
         "kinto_pages": raw["kinto"][0]["pages"] if raw["kinto"] else None,
         "goals": {"palier_over_kinto": 5}, "raw": raw,
@@ -222,11 +233,15 @@ def table(results: list[dict]) -> str:
              r["palier_over_kinto"], r["palier_exchange_records_per_s"], r["kinto_exchange_records_per_s"],
              r["palier_over_kinto_exchange"], mb(r["palier_wire_bytes"]), mb(r["kinto_wire_bytes"]),
              r["palier_zstd_records_per_s"], r["palier_zstd_over_kinto"], mb(r["palier_zstd_wire_bytes"]),
+             r["palier_format_1_records_per_s"], r["palier_format_1_over_kinto"],
+             r["palier_format_1_over_kinto_exchange"], mb(r["palier_format_1_wire_bytes"]),
              r["palier_pages"], r["kinto_pages"]] for r in results]
     return c.markdown_table(["db", "rounds", "records", "Palier rec/s", "Kinto rec/s", "Palier/Kinto (≥5)",
                              "Palier rec/s (HTTP only)", "Kinto rec/s (HTTP only)", "Palier/Kinto (HTTP only)",
                              "Palier MB on the wire", "Kinto MB on the wire", "Palier zstd rec/s",
-                             "Palier zstd/Kinto", "Palier zstd MB on the wire", "Palier pages", "Kinto pages"],
+                             "Palier zstd/Kinto", "Palier zstd MB on the wire", "Palier format 1 rec/s",
+                             "Palier format 1/Kinto", "Palier format 1/Kinto (HTTP only)",
+                             "Palier format 1 MB on the wire", "Palier pages", "Kinto pages"],
                             rows)
 
 

@@ -233,10 +233,25 @@ class SqlStore:
     # -- devices and the log --
 
     def lock_device(self, client_id, user_id):
-        # A known device (every push and pull but its first): one locking read. (SQLite: a writing request
-        # holds the write lock from BEGIN IMMEDIATE already, server/database.py.)
-        select = _statement("lock_device", lambda: sa.select(Device.__table__).where(
-            Device.__table__.c.client_id == sa.bindparam("cid")).with_for_update())
+        # A known device (every push but its first): one locking read. (SQLite: a writing request holds the
+        # write lock from BEGIN IMMEDIATE already, server/database.py.)
+        return self._device(client_id, user_id, True)
+
+    def read_device(self, client_id, user_id):
+        return self._device(client_id, user_id, False)
+
+    def stamp_pull(self, client_id, at):
+        t = Device.__table__
+        stmt = _statement("stamp_pull", lambda: sa.update(t).where(t.c.client_id == sa.bindparam("cid")).values(
+            last_pull_at=sa.bindparam("at")))
+        self.session.execute(stmt, {"cid": _u(client_id), "at": at})
+
+    def _device(self, client_id, user_id, lock):
+        def build():
+            q = sa.select(Device.__table__).where(Device.__table__.c.client_id == sa.bindparam("cid"))
+            return q.with_for_update() if lock else q
+
+        select = _statement(("device", lock), build)
         params = {"cid": _u(client_id)}
         row = self.session.execute(select, params).mappings().one_or_none()
         if row is None:

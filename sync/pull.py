@@ -14,21 +14,21 @@ def change_fields(entity: str, restricted: bool) -> tuple:
     return tuple(f for f in WIRE_FIELDS[entity] if f not in hidden)
 
 
-def change(entity: str, rec: dict, fields: tuple) -> dict:
-    """A record (wire values) as a pull change: its whole current state, or a tombstone."""
+def change_row(entity: str, rec: dict, fields: tuple) -> list:
+    """A record (wire values) as a pull change in the compact form every page is built from (docs/PROTOCOL.md,
+    "Page format 2"): [entity, id, seq, values in `fields` order], or a tombstone [entity, id, seq, null] (with
+    merged_into last for a merged resident). sync.wire.expand_change gives the format 1 object."""
     if rec["deleted"]:
-        out = {"entity": entity, "id": rec["id"], "seq": rec["seq"], "deleted": True, "data": None}
         if entity == "resident" and rec.get("merged_into"):
-            out["merged_into"] = rec["merged_into"]
-        return out
+            return [entity, rec["id"], rec["seq"], None, rec["merged_into"]]
+        return [entity, rec["id"], rec["seq"], None]
     get = rec.get
-    return {"entity": entity, "id": rec["id"], "seq": rec["seq"], "deleted": False,
-            "data": {f: get(f) for f in fields}}
+    return [entity, rec["id"], rec["seq"], [get(f) for f in fields]]
 
 
 def change_text(entity: str, rec: dict, restricted: bool = False) -> str:
-    """The change as JSON text: what a store may keep per record and a pull splices in as it is."""
-    return encode_wire(change(entity, rec, change_fields(entity, restricted)))
+    """The change row as JSON text: what a store may keep per record and a pull splices in as it is."""
+    return encode_wire(change_row(entity, rec, change_fields(entity, restricted)))
 
 
 # A device's last pull time is kept to the minute: a site's first pull is dozens of pages, and stamping the device
@@ -60,8 +60,10 @@ def _page_bound(store: Store, after: int, sites, limit: int, include_deleted: bo
     return seqs, bound, any(store.change_seqs(e, bound, sites, 1, include_deleted) for e in ENTITIES)
 
 
-def compute_pull(store: Store, principal: Principal, client_id: str, cursor: str | None, limit: int) -> PullResult:
-    """One page of changes. A missing cursor, or one made for another role or set of sites, restarts from the
+def compute_pull(store: Store, principal: Principal, client_id: str, cursor: str | None, limit: int,
+                 page_format: int = 1) -> PullResult:
+    """One page of changes, answered in page_format (1: change objects; 2: compact rows, and the programme figure
+    only on the last page). A missing cursor, or one made for another role or set of sites, restarts from the
     beginning with reset=True: the device drops what it holds, so a site it lost leaves the phone.
 
     A store with pull_page reads the page in one go; the others (and a page whose last seq is shared) find the
@@ -72,8 +74,16 @@ def compute_pull(store: Store, principal: Principal, client_id: str, cursor: str
         seq, cursor_scope = decode_cursor(cursor)
         if cursor_scope == scope:
             after, reset = seq, False
-    # The device first: a push of the same device waits here, never midway (the store may write while pulling).
-    device = store.lock_device(client_id, principal.user_id)
+    # The device is read, not locked: a concurrent push may commit after this read, and its changes then reach
+    # this page (read after) with last_applied not counting them yet, which the device takes as a lost answer
+    # (it keeps those mutations and pushes them again, answered as replays); the reverse, a last_applied ahead of
+    # the page, cannot happen. When due, the pull stamp comes first: from then on the device row is locked (a
+    # push of this device waits for the pull), and a pull holding rows a push waits for never waits on that push
+    # (its own text writes give up at once: SqlStore._store_texts).
+    device = store.read_device(client_id, principal.user_id)
+    now = store.now()
+    if _stamp_due(device.last_pull_at, now):
+        store.stamp_pull(client_id, now)
     sites, include_deleted = principal.site_ids, not reset
     restricted = frozenset(HIDDEN_FIELDS.get(principal.role, {}))
     page = (store.pull_page(after, sites, limit, include_deleted, restricted, change_text)
@@ -86,13 +96,12 @@ def compute_pull(store: Store, principal: Principal, client_id: str, cursor: str
         for row in merged:
             delivered[row[3]] = delivered.get(row[3], 0) + (not row[2])
     last_seq = merged[-1][0] if merged else after
-    now = store.now()
-    if _stamp_due(device.last_pull_at, now):
-        device.last_pull_at = now
-        store.save_device(device)
     scope_sites = None if sites is None else sorted(sites)
+    progress = store.progress() if page_format == 1 or not has_more else None
+    fields = {e: change_fields(e, e in restricted) for e in ENTITIES if e in delivered}
     return PullResult(encode_cursor(last_seq, scope), has_more, reset, device.last_applied,
-                      {"role": principal.role, "sites": scope_sites}, store.progress(), [row[1] for row in merged], delivered)
+                      {"role": principal.role, "sites": scope_sites}, progress, [row[1] for row in merged], delivered,
+                      fields, page_format)
 
 
 def _entity_by_entity(store: Store, after: int, sites, limit: int, include_deleted: bool, restricted) -> tuple:

@@ -88,25 +88,37 @@ class PullResult:
     reset: bool
     last_applied: int
     scope: dict
-    progress: dict
-    change_texts: list  # each change as JSON text (str, or UTF-8 bytes), in seq order: spliced into the body unparsed
+    progress: dict | None  # None on a format 2 page that has more after it
+    change_texts: list  # each change row as JSON text (str, or UTF-8 bytes), in seq order: spliced in unparsed
     delivered: dict = field(default_factory=dict)  # entity -> records sent whole (not tombstones) in this page
+    fields: dict = field(default_factory=dict)  # entity -> the field names of its rows' values, for each in the page
+    page_format: int = 1
 
     @property
     def changes(self) -> list[dict]:
-        return [json.loads(t) for t in self.change_texts]
+        """The page's changes as format 1 objects, whatever format the page is answered in."""
+        return [expand_change(json.loads(t), self.fields) for t in self.change_texts]
 
     def _head(self) -> dict:
-        return {"cursor": self.cursor, "has_more": self.has_more, "reset": self.reset,
-                "last_applied": self.last_applied, "scope": self.scope, "progress": wire_value(self.progress)}
+        head = {"cursor": self.cursor, "has_more": self.has_more, "reset": self.reset,
+                "last_applied": self.last_applied, "scope": self.scope,
+                "progress": None if self.progress is None else wire_value(self.progress)}
+        if self.page_format == 2:
+            return {"format": 2, **head, "fields": self.fields}
+        return head
 
     def to_wire(self) -> dict:
+        if self.page_format == 2:
+            return {**self._head(), "changes": [json.loads(t) for t in self.change_texts]}
         return {**self._head(), "changes": self.changes}
 
     def to_json(self) -> str | bytes:
-        """The response body: the head encoded, then the changes' texts joined as they are (no parse, no encode).
-        One join makes the whole text: a page is ~0.8 MB, and each `+` of it made another copy. Texts a store
-        gave as UTF-8 bytes (all of them, or none) make a body of bytes, never decoded."""
+        """The response body: the head encoded, then the changes joined. Format 2 joins the stored rows as they are
+        (no parse, no encode): one join makes the whole text, since a page is ~0.5 MB and each `+` of it made
+        another copy; rows a store gave as UTF-8 bytes (all of them, or none) make a body of bytes, never decoded.
+        Format 1 (phones not yet updated) expands each row into its object."""
+        if self.page_format == 1:
+            return WIRE_JSON.encode(self.to_wire())
         parts = list(self.change_texts) or [""]
         head = WIRE_JSON.encode(self._head())[:-1] + ',"changes":['
         if type(parts[0]) is bytes:
@@ -116,6 +128,18 @@ class PullResult:
         parts[0] = head + parts[0]
         parts[-1] += "]}"
         return ",".join(parts)
+
+
+def expand_change(row: list, fields: dict) -> dict:
+    """A change row ([entity, id, seq, values] or a tombstone [entity, id, seq, null, merged_into?]) as the format
+    1 object {"entity", "id", "seq", "deleted", "data", "merged_into"?} (docs/PROTOCOL.md, "Page format 2")."""
+    entity, rec_id, seq, values = row[:4]
+    if values is None:
+        out = {"entity": entity, "id": rec_id, "seq": seq, "deleted": True, "data": None}
+        if len(row) > 4:
+            out["merged_into"] = row[4]
+        return out
+    return {"entity": entity, "id": rec_id, "seq": seq, "deleted": False, "data": dict(zip(fields[entity], values))}
 
 
 def wire_value(v):
@@ -248,21 +272,24 @@ def _check_mutation(m) -> tuple:
     return at, (err or None)
 
 
-def parse_pull(body, max_limit: int, default_limit: int) -> tuple[str, str | None, int]:
+def parse_pull(body, max_limit: int, default_limit: int) -> tuple[str, str | None, int, int]:
     if not isinstance(body, dict):
         raise _invalid({"_schema": ["Objet JSON attendu."]})
-    errors = {k: ["Champ inconnu."] for k in body if k not in {"client_id", "cursor", "limit"}}
+    errors = {k: ["Champ inconnu."] for k in body if k not in {"client_id", "cursor", "limit", "format"}}
     cursor = body.get("cursor")
     if cursor is not None and (not isinstance(cursor, str) or len(cursor) > 500):
         errors["cursor"] = ["Curseur invalide."]
     limit = body.get("limit", default_limit)
     if not _is_int(limit) or not 1 <= limit <= max_limit:
         errors["limit"] = [f"Entre 1 et {max_limit}."]
+    page_format = body.get("format", 1)
+    if not _is_int(page_format) or page_format not in (1, 2):
+        errors["format"] = ["1 ou 2."]
     if "client_id" not in body:
         errors["client_id"] = ["Champ obligatoire."]
     if errors:
         raise _invalid(errors)
-    return parse_client_id(body["client_id"]), cursor, limit
+    return parse_client_id(body["client_id"]), cursor, limit, page_format
 
 
 # Cursors: opaque base64url JSON of the last seq sent and a hash of the scope it was computed for.

@@ -27,8 +27,10 @@ class PullResponseSchema(StrictSchema):
     reset = fields.Boolean()
     last_applied = fields.Integer()
     scope = fields.Dict()
-    progress = fields.Dict()
-    changes = fields.List(fields.Dict())
+    format = fields.Integer(metadata={"description": "2 when asked for; absent in format 1"})
+    progress = fields.Dict(allow_none=True)
+    fields_ = fields.Dict(data_key="fields", metadata={"description": "format 2: entity -> field names"})
+    changes = fields.List(fields.Raw(), metadata={"description": "format 1: objects; format 2: rows"})
 
 
 @bp.errorhandler(ProtocolError)
@@ -127,17 +129,19 @@ def pull():
                 client_id: {type: string, format: uuid}
                 cursor: {type: string, nullable: true, maxLength: 500, description: "opaque: the one the last page gave"}
                 limit: {type: integer, minimum: 1, maximum: 2000}
+                format: {type: integer, enum: [1, 2], default: 1, description: "2: compact rows (PROTOCOL.md)"}
       responses:
         200: {content: {application/json: {schema: PullResponseSchema}}}
         403: {content: {application/json: {schema: ErrorSchema}}}
         422: {content: {application/json: {schema: ErrorSchema}}}
     """
     cfg = current_app.config
-    client_id, cursor, limit = parse_pull(_body(), cfg["SYNC_PULL_MAX_LIMIT"], cfg["SYNC_PULL_DEFAULT_LIMIT"])
-    result = compute_pull(SqlStore(db.session), principal_for(current_user), client_id, cursor, limit)
+    client_id, cursor, limit, page_format = parse_pull(_body(), cfg["SYNC_PULL_MAX_LIMIT"],
+                                                      cfg["SYNC_PULL_DEFAULT_LIMIT"])
+    result = compute_pull(SqlStore(db.session), principal_for(current_user), client_id, cursor, limit, page_format)
     residents = result.delivered.get("resident", 0)
     if residents:  # one audit row per page that delivers residents, with counts (server/audit.py)
         audit.record("sync.pull", f"device:{client_id}", {"residents": residents, "reset": result.reset})
     db.session.commit()
-    # The changes are stored JSON texts: joined into the body as they are, never parsed and encoded again.
+    # Format 2: the changes are stored JSON rows, joined into the body as they are, never parsed and encoded again.
     return current_app.response_class(result.to_json(), mimetype="application/json")

@@ -31,6 +31,8 @@ def test_pull_returns_every_record_of_the_site_across_pages():
     assert palier["records"] == 10 + 20 + 30
     assert palier["pages"] >= 3  # 60 records and more at 25 a page: the cursor is followed
     assert palier["wire_bytes"] > 0
+    (format_1,) = result["raw"]["palier_format_1"]  # the same records, as change objects: more bytes
+    assert format_1["records"] == palier["records"] and format_1["wire_bytes"] > palier["wire_bytes"]
     assert result["kinto_records_per_s"] is None
 
 

@@ -46,9 +46,9 @@ def own_database(app, tmp_path):
         admin.dispose()
 
 
-def _table(name, **types):
+def _table(table_name, **types):
     """A lightweight table of a past schema: columns with the types given (None: left to the driver)."""
-    return sa.table(name, *(sa.column(c, t) for c, t in types.items()))
+    return sa.table(table_name, *(sa.column(c, t) for c, t in types.items()))
 
 
 @contextmanager
@@ -110,6 +110,39 @@ def test_the_mutation_log_keeps_its_entries_through_runs_and_back(own_database):
             back = conn.execute(sa.select(log.c.client_id, log.c.n, log.c.body_hash, log.c.op, log.c.status,
                                           log.c.user_id).order_by(log.c.n)).all()
         assert [tuple(r) for r in back] == [(device, n, h, o, s, user) for n, h, o, s in old_rows]
+        db.engine.dispose()
+
+
+def test_stored_pull_texts_of_the_old_format_are_never_sent_after_the_upgrade(own_database):
+    """d5c3a8e1f046: the texts stored as format 1 objects are cleared, so a pull serializes the record as a row;
+    its downgrade clears the rows the same way (the old code would splice them as objects)."""
+    site = uuid.uuid4()
+    at = datetime(2026, 11, 20, 8, 30, tzinfo=timezone.utc)
+    sites = _table("sites", id=sa.Uuid(), seq=None, deleted=None, created_at=sa.DateTime(timezone=True),
+                   updated_at=sa.DateTime(timezone=True), code=None, name=None, commune=None, territory=None,
+                   wire=None, wire_seq=None)
+    old_text = ('{"entity":"site","id":"%s","seq":7,"deleted":false,"data":{"code":"V","name":"Vauban",'
+                '"commune":"Outreau","territory":""}}' % site)
+
+    def texts():
+        with db.engine.connect() as conn:
+            return conn.execute(sa.select(sites.c.wire, sites.c.wire_seq)).one()
+
+    with _migrating(own_database):
+        upgrade(revision="b7e2f0c4d913")
+        with db.engine.begin() as conn:
+            conn.execute(sa.insert(sites), [{"id": site, "seq": 7, "deleted": False, "created_at": at,
+                                             "updated_at": at, "code": "V", "name": "Vauban", "commune": "Outreau",
+                                             "territory": "", "wire": old_text, "wire_seq": 7}])
+        upgrade()
+        assert tuple(texts()) == (None, None)
+        page = SqlStore(db.session).wire_changes("site", 0, None, None, False, False, lambda rec: "serialized")
+        assert [(seq, text) for seq, text, _deleted in page] == [(7, "serialized")]
+        db.session.commit()
+        assert tuple(texts()) == ('["site","%s",7,["V","Vauban","Outreau",""]]' % site, 7)  # stored again, a row
+        db.session.remove()
+        downgrade(revision="b7e2f0c4d913")
+        assert tuple(texts()) == (None, None)
         db.engine.dispose()
 
 

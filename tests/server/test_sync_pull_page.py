@@ -102,3 +102,48 @@ def test_the_device_is_stamped_once_a_minute_however_many_pages(world, as_role):
         assert staff.post("/api/sync/pull", json={"client_id": client_id, "cursor": None}).status_code == 200
         now = _last_pull_at(client_id)
         assert now != stale and abs(datetime.now(timezone.utc) - now) < timedelta(minutes=1)
+
+
+def test_the_pull_stamp_writes_the_pull_time_and_nothing_else_of_the_device(world, as_role):
+    """The pull reads the device without a lock: its stamp must not write back a last_applied read before a push
+    committed (the device would then be asked for mutations already applied)."""
+    staff = as_role("staff")
+    client_id = str(uuid.uuid4())
+    assert push(staff, client_id, [visit(1, world["own_household"])]).status_code == 200
+    store = SqlStore(db.session)
+    read = store.read_device(client_id, str(world.users["staff"].id))
+    assert read.last_applied == 1
+    db.session.execute(sa.update(Device).where(Device.client_id == uuid.UUID(client_id)).values(last_applied=7))
+    store.stamp_pull(client_id, datetime.now(timezone.utc))
+    db.session.commit()
+    db.session.expire_all()
+    device = db.session.get(Device, uuid.UUID(client_id))
+    assert device.last_applied == 7 and device.last_pull_at is not None
+
+
+def test_a_pull_page_without_a_stamp_due_writes_nothing_on_postgresql(world, as_role):
+    """PostgreSQL gives a transaction an id when it writes or locks a row, and flushes its commit to disk; a pull
+    page that has nothing to write (stamp not due, texts current, no resident audited) must get none."""
+    if db.engine.dialect.name != "postgresql":
+        # SQLite: a pull holds the write lock from BEGIN IMMEDIATE (server/database.py); there is no row lock.
+        assert db.engine.dialect.name == "sqlite"
+        return
+    staff = as_role("staff")
+    client_id = str(uuid.uuid4())
+    assert push(staff, client_id, [visit(n, world["own_household"]) for n in range(1, 4)]).status_code == 200
+    pull_all(staff, client_id)  # stamps the device, stores the fixtures' texts
+    db.session.commit()
+    store, principal = SqlStore(db.session), principal_for(world.users["staff"])
+    page = compute_pull(store, principal, client_id, None, 2, 2)
+    assert [row[0] for row in map(_row, page.change_texts)] and page.has_more
+    assert db.session.execute(sa.text("SELECT pg_current_xact_id_if_assigned()")).scalar() is None
+    db.session.rollback()
+    # the locking read a push takes does get one: the check above can fail
+    store.lock_device(client_id, principal.user_id)
+    assert db.session.execute(sa.text("SELECT pg_current_xact_id_if_assigned()")).scalar() is not None
+    db.session.rollback()
+
+
+def _row(text):
+    import json
+    return json.loads(text)

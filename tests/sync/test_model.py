@@ -16,6 +16,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, pr
 
 from sync import (InMemoryStore, Principal, ProtocolError, answer_replay, apply_push, compute_pull, parse_pull,
                   parse_push, request_digest)
+from tests.sync.vector_runner import page_changes
 
 NOW = datetime(2026, 11, 20, 10, tzinfo=timezone.utc)
 SITE, OTHER = str(uuid.UUID(int=1)), str(uuid.UUID(int=2))
@@ -25,8 +26,8 @@ FAULTS = ["none", "none", "request_dropped", "response_dropped", "twice", "reord
 
 
 class Phone:
-    def __init__(self, principal):
-        self.principal = principal
+    def __init__(self, principal, page_format):
+        self.principal, self.page_format = principal, page_format
         self.client_id = str(uuid.uuid4())
         self.outbox, self.next_n = [], 1
         self.replica, self.cursor = {}, None
@@ -44,8 +45,9 @@ class SyncModel(RuleBasedStateMachine):
                                 "door": str(i), "landlord_ref": f"R{i}", "notes": ""})
         s.put("household", {"id": str(uuid.UUID(int=99)), "site_id": OTHER, "building": "B", "staircase": "1",
                             "floor": "1", "door": "1", "landlord_ref": "RB", "notes": "autre site"})
-        self.phones = [Phone(Principal(str(uuid.uuid4()), role, frozenset([SITE])))
-                       for role in ("staff", "staff", "gardien")]
+        # One phone not yet updated (format 1 pages), two asking for compact rows (format 2).
+        self.phones = [Phone(Principal(str(uuid.uuid4()), role, frozenset([SITE])), page_format)
+                       for role, page_format in (("staff", 1), ("staff", 2), ("gardien", 2))]
 
     # -- offline work on a phone --
 
@@ -101,12 +103,14 @@ class SyncModel(RuleBasedStateMachine):
 
     def _pull(self, phone):
         while True:
-            cid, cursor, limit = parse_pull({"client_id": phone.client_id, "cursor": phone.cursor, "limit": 7},
-                                            2000, 500)
-            page = compute_pull(self.store, phone.principal, cid, cursor, limit)
+            body = {"client_id": phone.client_id, "cursor": phone.cursor, "limit": 7}
+            if phone.page_format != 1:
+                body["format"] = phone.page_format
+            cid, cursor, limit, page_format = parse_pull(body, 2000, 500)
+            page = compute_pull(self.store, phone.principal, cid, cursor, limit, page_format)
             if page.reset:
                 phone.replica.clear()
-            for ch in page.changes:
+            for ch in page_changes(json.loads(page.to_json())):
                 if ch["deleted"]:
                     phone.replica.pop((ch["entity"], ch["id"]), None)
                 else:
@@ -167,7 +171,7 @@ class SyncModel(RuleBasedStateMachine):
         for phone in self.phones:
             assert phone.outbox == []
             # the device equals the server's view of its scope, record by record
-            fresh = Phone(phone.principal)
+            fresh = Phone(phone.principal, phone.page_format)
             fresh.client_id = phone.client_id
             self._pull(fresh)
             assert phone.replica == fresh.replica

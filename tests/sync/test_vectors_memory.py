@@ -61,8 +61,8 @@ class MemoryBackend:
 
     def pull(self, dev, body):
         def go():
-            client_id, cursor, limit = parse_pull(body, 2000, 500)
-            return compute_pull(self.store, self.principals[dev.user], client_id, cursor, limit)
+            client_id, cursor, limit, page_format = parse_pull(body, 2000, 500)
+            return compute_pull(self.store, self.principals[dev.user], client_id, cursor, limit, page_format)
         return self._call(go)
 
     def record(self, entity, rec_id):
@@ -84,6 +84,7 @@ class MemoryBackend:
         return self.store.progress()["engaged"]
 
 
+@pytest.mark.parametrize("page_format", [1, 2])
 @pytest.mark.parametrize("vector", VECTORS, ids=[v["name"] for v in VECTORS])
-def test_vector_on_memory_store(vector):
-    run_vector(vector, MemoryBackend())
+def test_vector_on_memory_store(vector, page_format):
+    run_vector(vector, MemoryBackend(), page_format)

@@ -37,19 +37,38 @@ def test_body_hash_is_the_canonical_texts_hash():
     assert body_hash("visit.create", args, "t") == hashlib.sha256(canon.encode()).hexdigest()
 
 
+@pytest.mark.parametrize("page_format", [1, 2])
 @pytest.mark.parametrize("as_bytes", [False, True], ids=["str", "utf8-bytes"])
 @pytest.mark.parametrize("count", [0, 1, 2, 3])
-def test_a_pull_body_is_its_head_and_its_changes_texts_joined(count, as_bytes):
+def test_a_pull_body_is_its_head_and_its_changes_texts_joined(count, as_bytes, page_format):
     from datetime import datetime, timezone
 
     from sync.wire import PullResult
-    changes = [{"entity": "visit", "id": str(i), "seq": i, "deleted": False, "data": {"note": f"é{i}"}}
-               for i in range(count)]
-    texts = [WIRE_JSON.encode(c) for c in changes]
+    fields = {"visit": ("note", "outcome")}
+    rows = [["visit", str(i), i, [f"é{i}", "talked"]] for i in range(count)]
+    texts = [WIRE_JSON.encode(r) for r in rows]
     result = PullResult("curseur", count == 3, True, 4, {"role": "gardien", "sites": ["s"]},
                         {"engaged": 1, "as_of": datetime(2026, 11, 21, tzinfo=timezone.utc)},
-                        [t.encode() for t in texts] if as_bytes else texts)
+                        [t.encode() for t in texts] if as_bytes else texts, {}, fields if count else {}, page_format)
     body = result.to_json()
-    assert type(body) is (bytes if as_bytes and count else str)
-    assert (body.decode() if as_bytes and count else body) == WIRE_JSON.encode(result.to_wire())
-    assert json.loads(body)["changes"] == changes
+    # Format 2 splices the stored rows (bytes stay bytes); format 1 expands them into objects.
+    assert type(body) is (bytes if as_bytes and count and page_format == 2 else str)
+    assert (body.decode() if type(body) is bytes else body) == WIRE_JSON.encode(result.to_wire())
+    answer = json.loads(body)
+    objects = [{"entity": "visit", "id": str(i), "seq": i, "deleted": False, "data": {"note": f"é{i}", "outcome": "talked"}}
+               for i in range(count)]
+    assert result.changes == objects
+    if page_format == 1:
+        assert "format" not in answer and "fields" not in answer
+        assert answer["changes"] == objects
+    else:
+        assert answer["format"] == 2 and answer["changes"] == rows
+        assert answer["fields"] == ({"visit": ["note", "outcome"]} if count else {})
+
+
+def test_a_tombstone_row_expands_to_the_format_1_tombstone():
+    from sync.wire import expand_change
+    assert expand_change(["household", "h", 7, None], {}) == {
+        "entity": "household", "id": "h", "seq": 7, "deleted": True, "data": None}
+    assert expand_change(["resident", "r", 8, None, "k"], {}) == {
+        "entity": "resident", "id": "r", "seq": 8, "deleted": True, "data": None, "merged_into": "k"}

@@ -15,6 +15,20 @@ def load_vectors():
     return [json.loads(p.read_text()) for p in sorted(VECTORS_DIR.glob("*.json"))]
 
 
+def page_changes(body) -> list[dict]:
+    """A pull answer's changes as a device reads them, in either page format (written from docs/PROTOCOL.md, apart
+    from the server's sync.wire.expand_change): format 2's rows [entity, id, seq, values in fields order] and
+    tombstones [entity, id, seq, null, merged_into?] as format 1's objects."""
+    if body.get("format", 1) == 1:
+        return body["changes"]
+    out = []
+    for entity, rec_id, seq, values, *merged in body["changes"]:
+        ch = {"entity": entity, "id": rec_id, "seq": seq, "deleted": values is None,
+              "data": None if values is None else dict(zip(body["fields"][entity], values, strict=True))}
+        out.append({**ch, "merged_into": merged[0]} if merged else ch)
+    return out
+
+
 class Device:
     def __init__(self, key, client_id, user):
         self.key, self.client_id, self.user = key, client_id, user
@@ -24,7 +38,7 @@ class Device:
     def apply_pull(self, body):
         if body["reset"]:
             self.replica.clear()
-        for ch in body["changes"]:
+        for ch in page_changes(body):
             if ch["deleted"]:
                 self.replica.pop((ch["entity"], ch["id"]), None)
             else:
@@ -60,10 +74,10 @@ def _subset(expected: dict, actual: dict, where: str):
         assert actual[k] == v, f"{where}: {k} is {actual[k]!r}, expected {v!r}"
 
 
-def run_vector(vector, backend):
+def run_vector(vector, backend, page_format=1):
     """backend: setup(setup) -> {device key: (client_id, user key)}; push(device, body) -> (status, json);
     pull(device, body) -> (status, json); record(entity, id) -> wire dict or None; conflicts(); rejections();
-    suspicions(); engaged()."""
+    suspicions(); engaged(). page_format: the pull page format the devices ask for (docs/PROTOCOL.md)."""
     devices = {k: Device(k, cid, user) for k, (cid, user) in backend.setup(vector["setup"]).items()}
     for i, step in enumerate(vector["steps"]):
         where = f"{vector['name']} step {i}"
@@ -85,11 +99,16 @@ def run_vector(vector, backend):
         else:
             status, resp, first = 200, None, True
             while True:
-                status, resp = backend.pull(dev, {"client_id": dev.client_id, "cursor": dev.cursor,
-                                                  "limit": step.get("limit", 500)})
+                body = {"client_id": dev.client_id, "cursor": dev.cursor, "limit": step.get("limit", 500)}
+                if page_format != 1:
+                    body["format"] = page_format
+                status, resp = backend.pull(dev, body)
                 assert status == expect.get("status", 200), f"{where}: {status} {resp}"
                 if status != 200:
                     break
+                assert resp.get("format", 1) == page_format, where
+                if page_format == 2:  # the programme figure comes with a pull's last page only
+                    assert (resp["progress"] is None) == resp["has_more"], where
                 if first and "reset" in expect:
                     assert resp["reset"] == expect["reset"], where
                 first = False

@@ -56,20 +56,31 @@ export class FakeServer {
     return { status: 200, body: { last_applied: dev.last, results } };
   }
 
+  // Format 1 unless the request asks for format 2 (docs/PROTOCOL.md, "Page format 2"): rows of values named once per
+  // entity (here the union of the page's records' keys, a missing one sent as null), and progress on the last page.
   pull(body) {
     const after = body.cursor ? Number(JSON.parse(atob(body.cursor)).s) : 0;
     const rows = [...this.rows.values()].filter((r) => r.seq > after).sort((a, b) => a.seq - b.seq);
     const page = rows.slice(0, body.limit || 500);
     const last = page.length ? page[page.length - 1].seq : after;
-    return {
-      status: 200,
-      body: {
-        cursor: btoa(JSON.stringify({ s: last })), has_more: page.length < rows.length, reset: body.cursor === null,
-        last_applied: this.device(body.client_id).last, scope: { role: 'staff', sites: ['s1'] },
-        progress: { engaged: 400, goal: 1400, baseline: 386, as_of: '2026-11-21T09:40:02+00:00' },
-        changes: page.map((r) => ({ entity: r.entity, id: r.id, seq: r.seq, deleted: r.deleted, data: r.data })),
-      },
+    const hasMore = page.length < rows.length;
+    const head = {
+      cursor: btoa(JSON.stringify({ s: last })), has_more: hasMore, reset: body.cursor === null,
+      last_applied: this.device(body.client_id).last, scope: { role: 'staff', sites: ['s1'] },
+      progress: { engaged: 400, goal: 1400, baseline: 386, as_of: '2026-11-21T09:40:02+00:00' },
     };
+    if (body.format !== 2) {
+      const changes = page.map((r) => ({ entity: r.entity, id: r.id, seq: r.seq, deleted: r.deleted, data: r.data }));
+      return { status: 200, body: { ...head, changes } };
+    }
+    const fields = {};
+    for (const r of page) {
+      if (r.deleted) continue;
+      fields[r.entity] = [...new Set([...(fields[r.entity] || []), ...Object.keys(r.data)])];
+    }
+    const changes = page.map((r) => (r.deleted ? [r.entity, r.id, r.seq, null]
+      : [r.entity, r.id, r.seq, fields[r.entity].map((f) => r.data[f] ?? null)]));
+    return { status: 200, body: { format: 2, ...head, progress: hasMore ? null : head.progress, fields, changes } };
   }
 
   transport() {

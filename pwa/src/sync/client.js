@@ -167,6 +167,28 @@ export async function push(db, transport, { appVersion = '0.0.0', batch = PUSH_B
   }
 }
 
+// A page of format 2 (docs/PROTOCOL.md, "Page format 2") as format 1: each row [entity, id, seq, values], or
+// tombstone [entity, id, seq, null, merged_into?], becomes {entity, id, seq, deleted, data, merged_into?}, the values
+// named by the page's fields[entity] (a field this version does not know is kept, as format 1 keeps it). A page of
+// format 1 (an older server) is returned as it is.
+export function expandPage(body) {
+  if (body.format !== 2) return body;
+  const { format, fields, changes: rows, ...head } = body;
+  const changes = rows.map((r) => {
+    const values = r[3];
+    if (values === null) {
+      const c = { entity: r[0], id: r[1], seq: r[2], deleted: true, data: null };
+      if (r.length > 4) c.merged_into = r[4];
+      return c;
+    }
+    const names = fields[r[0]];
+    const data = {};
+    for (let k = 0; k < names.length; k += 1) data[names[k]] = values[k];
+    return { entity: r[0], id: r[1], seq: r[2], deleted: false, data };
+  });
+  return { ...head, changes };
+}
+
 // Issues the page's writes in the open transaction, `chunk` at a time: the next chunk goes out from the answer to
 // the first request of the one before (an event of its own, so the main thread runs other tasks in between, and
 // the transaction stays open as requests are pending), while the store still has the rest of that chunk to write.
@@ -187,10 +209,12 @@ function writeChanges(stores, changes, chunk) {
   issue();
 }
 
-// Applies one pull page in one transaction: put or delete by (entity, id), idempotent. The transaction covers only
-// the stores the page writes; the writes go out on the plain stores in chunks of APPLY_CHUNK (writeChanges), and
-// only the commit is awaited.
-export async function applyPage(db, page, { chunk = APPLY_CHUNK } = {}) {
+// Applies one pull page, of format 1 or 2, in one transaction: put or delete by (entity, id), idempotent. The
+// transaction covers only the stores the page writes; the writes go out on the plain stores in chunks of
+// APPLY_CHUNK (writeChanges), and only the commit is awaited. A page without progress (format 2 before its last
+// page) keeps the stored figure.
+export async function applyPage(db, body, { chunk = APPLY_CHUNK } = {}) {
+  const page = expandPage(body);
   const present = new Set();
   for (const c of page.changes) present.add(c.entity);
   const entities = ENTITIES.filter((e) => page.reset || present.has(e));
@@ -241,15 +265,25 @@ export async function reconcile(db, lastApplied) {
   await tx.done;
 }
 
+// The pull page format asked for: compact rows (docs/PROTOCOL.md, "Page format 2"), a page ~45% smaller and parsed
+// ~3.5x faster than format 1, which the client still takes from a server that answers it.
+export const PAGE_FORMAT = 2;
+
+// A server older than format 2 refuses the field (422 validation_error, details.format): the pull goes on without it.
+const formatRefused = (resp) => resp.status === 422 && resp.body?.error?.details?.format !== undefined;
+
 // Each page is applied after a yield to the main thread: the answer's parsing was a task of its own, and a tap
 // waiting since then is answered before the page's writes begin.
 export async function pull(db, transport, { limit = PULL_LIMIT, pause = yieldToMain } = {}) {
   const cid = await clientId(db);
   let lastApplied = (await db.get('meta', 'last_applied')) || 0;
+  let format = PAGE_FORMAT;
   for (;;) {
     const cursor = (await db.get('meta', 'cursor')) ?? null;
-    const resp = await transport.post('/api/sync/pull', { client_id: cid, cursor, limit });
+    const request = format === 1 ? { client_id: cid, cursor, limit } : { client_id: cid, cursor, limit, format };
+    const resp = await transport.post('/api/sync/pull', request);
     check(resp);
+    if (format !== 1 && formatRefused(resp)) { format = 1; continue; }
     if (resp.status !== 200) {
       throw new ProtocolError(resp.body?.error?.message || `Réception refusée (${resp.status})`, resp.status, resp.body);
     }

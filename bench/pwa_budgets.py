@@ -87,14 +87,18 @@ TIMINGS = """async ({ saves, pullSize, pullRuns }) => {
     putRecord.push(performance.now() - t);
   }
 
-  // Applying a pull of pullSize residents (applyPage + reconcile, as pull() does) vs one raw bulk put: plain
-  // IndexedDB (no wrapper, no promise per request), one transaction on one store without an index, every put issued
-  // at once, only the commit awaited. The app's resident store has an index (household_id) to keep up as well.
+  // Applying a pull of pullSize residents (applyPage + reconcile, as pull() does) vs one raw bulk put of the same
+  // records as objects: plain IndexedDB (no wrapper, no promise per request), one transaction on one store without
+  // an index, every put issued at once, only the commit awaited. The app's resident store has an index
+  // (household_id) to keep up as well.
   // The two sides alternate which goes first, and the ratio is also taken run by run (same moment of the machine).
   const changes = Array.from({ length: pullSize }, (_, i) => ({ entity: 'resident', id: B.uuid(), seq: i + 1, deleted: false,
     data: { household_id: hh.id, site_id: hh.site_id, first_name: `Prénom${i}`, last_name: `Nom${i}`, phone: '',
             email: '', consent_contact: false, consent_image: false, duplicate_of: null } }));
-  const page = { changes, cursor: 'c1', has_more: false, reset: false, last_applied: 0 };
+  // The page as the server answers the PWA (format 2: rows, the field names once); applyPage expands it.
+  const FIELDS = Object.keys(changes[0].data);
+  const page = { format: 2, fields: { resident: FIELDS }, cursor: 'c1', has_more: false, reset: false, last_applied: 0,
+    changes: changes.map((c) => ['resident', c.id, c.seq, FIELDS.map((f) => c.data[f])]) };
   const apply = [], bulk = [], pulled = [], bulked = [], pullRatios = [];
   const sides = {
     async app(r) {

@@ -94,10 +94,20 @@ class PullResult:
     fields: dict = field(default_factory=dict)  # entity -> the field names of its rows' values, for each in the page
     page_format: int = 1
 
+    def _rows(self) -> list:
+        """The stored rows parsed, in one parse of their join (a parse each cost ~2x more on a page of 2,000)."""
+        texts = self.change_texts
+        if not texts:
+            return []
+        if type(texts[0]) is bytes:
+            return json.loads(b"[" + b",".join(texts) + b"]")
+        return json.loads("[" + ",".join(texts) + "]")
+
     @property
     def changes(self) -> list[dict]:
         """The page's changes as format 1 objects, whatever format the page is answered in."""
-        return [expand_change(json.loads(t), self.fields) for t in self.change_texts]
+        fields = self.fields
+        return [expand_change(row, fields) for row in self._rows()]
 
     def _head(self) -> dict:
         head = {"cursor": self.cursor, "has_more": self.has_more, "reset": self.reset,
@@ -109,7 +119,7 @@ class PullResult:
 
     def to_wire(self) -> dict:
         if self.page_format == 2:
-            return {**self._head(), "changes": [json.loads(t) for t in self.change_texts]}
+            return {**self._head(), "changes": self._rows()}
         return {**self._head(), "changes": self.changes}
 
     def to_json(self) -> str | bytes:

@@ -37,6 +37,18 @@ def test_pull_returns_every_record_of_the_site_across_pages():
 
 
 
+def test_pull_parts_times_each_part_of_every_page_and_puts_the_code_back():
+    from bench import pull_parts
+    from server.sync_store import SqlStore
+    before = SqlStore.pull_page
+    result = pull_parts.run(db=KIND, households=10, visits=30, limit=25, pulls=2)
+    assert result["pages"] >= 6  # 60 records and more at 25 a page, twice
+    parts = result["ms_per_page"]
+    assert {"request", "compute_pull", "pull_page", "read_device", "_token_user"} <= set(parts)
+    assert parts["request"] >= parts["compute_pull"] >= parts["pull_page"] > 0
+    assert SqlStore.pull_page is before
+
+
 def test_push_fanout_delivers_every_reminder_once_for_each_sender():
     from bench import push_fanout
     result = push_fanout.run(n=40, threads=3, batch=16, postgres=KIND == "postgres")

@@ -135,15 +135,10 @@ def test_a_pull_page_without_a_stamp_due_writes_nothing_on_postgresql(world, as_
     db.session.commit()
     store, principal = SqlStore(db.session), principal_for(world.users["staff"])
     page = compute_pull(store, principal, client_id, None, 2, 2)
-    assert [row[0] for row in map(_row, page.change_texts)] and page.has_more
+    assert len(page.change_texts) == 2 and page.has_more
     assert db.session.execute(sa.text("SELECT pg_current_xact_id_if_assigned()")).scalar() is None
     db.session.rollback()
     # the locking read a push takes does get one: the check above can fail
     store.lock_device(client_id, principal.user_id)
     assert db.session.execute(sa.text("SELECT pg_current_xact_id_if_assigned()")).scalar() is not None
     db.session.rollback()
-
-
-def _row(text):
-    import json
-    return json.loads(text)

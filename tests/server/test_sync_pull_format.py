@@ -7,16 +7,15 @@ import pytest
 
 from tests.sync.vector_runner import page_changes
 
-from .test_sync_api import _now, pull_all, push
+from .test_sync_api import _now, push
 from .test_sync_wire import _every_op
 
 
 def _pull(api, limit, page_format):
     """Every page of a first pull, as its JSON answers."""
-    pages, cursor = [], None
+    pages, cursor, client_id = [], None, str(uuid.uuid4())
     while True:
-        body = {"client_id": str(uuid.uuid4()) if not pages else client_id, "cursor": cursor, "limit": limit}
-        client_id = body["client_id"]
+        body = {"client_id": client_id, "cursor": cursor, "limit": limit}
         if page_format is not None:
             body["format"] = page_format
         resp = api.post("/api/sync/pull", json=body)

@@ -1,10 +1,12 @@
 """Head office's figures and lists: aggregated SQL over what the field synced (dashboard, lists, exports, devices).
 
-Definitions (docs/benchmarks.md and the tests hold to them):
-- engaged on a day D: a distinct person with an active engagement on D (services.active_engagement_filter: not
-  deleted, status active, started_on <= D, no ended_on before D) whose resident row is not deleted. A suspected
-  duplicate still pending counts as the resident it probably is (coalesce(duplicate_of, id)); a merged resident
-  is a tombstone whose engagements moved to the one kept, so it counts once.
+Definitions (README.md, *Tableau de bord*, and the tests hold to them):
+- engaged on a day D: a distinct person with a non-deleted engagement whose period holds D (services.engaged_until:
+  an active one from started_on to ended_on or open-ended; an ended one from started_on to ended_on, never today
+  or later; a paused one, or an ended one without ended_on, no day) and whose resident row is not deleted, so
+  ending an engagement today leaves every past week as it was shown. A suspected duplicate still pending counts
+  as the resident it probably is (coalesce(duplicate_of, id)); a merged resident is a tombstone whose
+  engagements moved to the one kept, so it counts once.
 - the programme total is baseline + engaged people, as services.progress says; the baseline (people engaged before
   Palier) has no site nor action, so a figure filtered by site or action counts the people recorded in Palier only.
 - weeks are ISO weeks in Europe/Paris; a day filter (from, to) is a Paris calendar day.
@@ -88,9 +90,6 @@ def _weeks_table(weeks, with_bounds: bool):
     return sa.union_all(*selects).subquery("weeks")
 
 
-FOREVER = date(9999, 12, 31)
-
-
 def _engaged_figures(weeks, to: date, f: Filters) -> dict:
     """Every engaged figure in one statement over the engagements read once (a MATERIALIZED CTE: the
     engagement x resident join is the costly part): on `to` the people in all, per site, per action and the
@@ -100,13 +99,14 @@ def _engaged_figures(weeks, to: date, f: Filters) -> dict:
     (gaps and islands, window functions), so a day falls in at most one island per person and counting the
     islands that contain a day counts the people. Tests compare every figure to a raw COUNT(DISTINCT) per day.
     """
+    until = services.engaged_until(paris_today() - timedelta(days=1))
     periods = (sa.select(person().label("who"),
                          sa.case((Resident.duplicate_of.is_not(None), Resident.id)).label("folded"),
                          Engagement.site_id, Engagement.action_id, Engagement.started_on.label("s"),
-                         sa.func.coalesce(Engagement.ended_on, sa.literal(FOREVER, sa.Date)).label("e"))
+                         until.label("e"))
                .select_from(Engagement).join(Resident, Resident.id == Engagement.resident_id)
-               .where(Engagement.deleted.is_(False), Engagement.status == "active", Resident.deleted.is_(False),
-                      Engagement.started_on <= to,
+               .where(Engagement.deleted.is_(False), Resident.deleted.is_(False), Engagement.started_on <= to,
+                      until >= Engagement.started_on,  # no period (NULL) or an empty one: never engaged
                       *_equal((Engagement.site_id, f.site_id), (Engagement.action_id, f.action_id)))
                .cte("periods").prefix_with("MATERIALIZED"))
     p = periods.c
@@ -223,7 +223,7 @@ def visits_query(f: Filters):
 
 
 def _is_engaged(resident_id_col, on: date):
-    return sa.exists().where(Engagement.resident_id == resident_id_col, services.active_engagement_filter(on))
+    return sa.exists().where(Engagement.resident_id == resident_id_col, services.engaged_filter(on))
 
 
 def normalise_search(q: str) -> list[str]:

@@ -748,6 +748,11 @@ def resolve_conflict(session, conflict: Conflict, value, user) -> None:
         if conflict.entity == "resident" and conflict.field in ("first_name", "last_name"):
             from sync.rules import name_key
             row.name_key = name_key(row.first_name, row.last_name)
+        if conflict.entity == "engagement" and conflict.field == "status":
+            from sync.rules import ended_on_default
+            end = ended_on_default(row.status, row.ended_on, row.started_on, datetime.now(timezone.utc))
+            if end is not None:  # as a push ending it does: the weeks it counted in stay as they were shown
+                row.ended_on = end
         row.seq = seq
     conflict.status, conflict.resolved_by = "resolved", user.id
     conflict.resolved_at = datetime.now(timezone.utc)

@@ -2,7 +2,7 @@
 from datetime import timedelta
 
 from .ops import DELETE_OPS, UPDATE_OPS, validate_args
-from .rules import merge_fields, name_key
+from .rules import ended_on_default, merge_fields, name_key
 from .store import DeviceState, LogEntry, Store, WriteSet
 from .wire import MutationResult, Principal, ProtocolError, PushRequest, PushResult, wire_value
 
@@ -279,6 +279,11 @@ class _Batch:
                 if {"consent_contact", "consent_image"} & changed:
                     rec["consent_recorded_at"] = self.now
                     changed.add("consent_recorded_at")
+            elif entity == "engagement" and "status" in changed:
+                end = ended_on_default(rec["status"], rec.get("ended_on"), rec["started_on"], self.now)
+                if end is not None:  # a default without a field version: a later ended_on replaces it, no conflict
+                    rec["ended_on"] = end
+                    changed.add("ended_on")
             self._touch(entity, rec, changed | {"field_versions"}, seq)
         return sorted(lost)
 

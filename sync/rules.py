@@ -1,8 +1,21 @@
-"""Domain rules the protocol applies: name normalisation for duplicate detection."""
+"""Domain rules the protocol applies: name normalisation for duplicate detection, an ended engagement's end."""
 import re
 import unicodedata
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
 
 _NON_ALNUM = re.compile(r"[^0-9a-z]+")
+
+PARIS = ZoneInfo("Europe/Paris")  # the programme's calendar: an engagement starts and ends on a French day
+
+
+def ended_on_default(status: str, ended_on: date | None, started_on: date, now: datetime) -> date | None:
+    """The ended_on the server fills in when an engagement's status becomes ended without one (None: nothing to
+    fill): the day the server learns of the end (Paris), not before started_on. The figures counted the engagement
+    up to that day, so its past weeks stay as they were shown (server/services.py engaged_until)."""
+    if status != "ended" or ended_on is not None:
+        return None
+    return max(now.astimezone(PARIS).date(), started_on)
 
 
 def name_key(first_name: str, last_name: str) -> str:

@@ -30,7 +30,7 @@ class DashboardArgsSchema(_Range):
 
 class EngagedSchema(StrictSchema):
     total = fields.Integer(metadata={"description": "counted_residents plus the baseline when baseline_included"})
-    counted_residents = fields.Integer(metadata={"description": "distinct people with an active engagement on `to`"})
+    counted_residents = fields.Integer(metadata={"description": "distinct people engaged on `to`"})
     pending_duplicates = fields.Integer(
         metadata={"description": "engaged resident records counted as another one until their review"})
 

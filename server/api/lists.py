@@ -38,7 +38,7 @@ class ResidentFiltersSchema(StrictSchema):
     q = Text(max_length=100, metadata={"description": "words of a name, a building, a door or a landlord ref"})
     site_id = fields.UUID()
     action_id = fields.UUID()
-    engaged = fields.Boolean(metadata={"description": "with (true) or without (false) an active engagement today"})
+    engaged = fields.Boolean(metadata={"description": "engaged (true) or not (false) today, as the dashboard counts"})
 
 
 class EventFiltersSchema(_Range):
@@ -114,7 +114,7 @@ class OfficeVisitItemSchema(_Place):
 class OfficeResidentItemSchema(ResidentSchema, _Place):
     """A resident as the field API gives it (duplicate_of: a suspected duplicate waiting for review), with the
     household's place and whether the person is engaged today."""
-    engaged = fields.Boolean(metadata={"description": "an active engagement today"})
+    engaged = fields.Boolean(metadata={"description": "engaged today, as the dashboard counts"})
     created_at = fields.AwareDateTime()
 
 

@@ -21,7 +21,7 @@ class ProgressSchema(StrictSchema):
 @bp.get("/progress")
 @roles_required(*ALL_ROLES)
 def get_progress():
-    """Engaged residents (distinct people with an active engagement, plus the baseline) against the goal.
+    """Engaged residents (distinct people engaged today, plus the baseline) against the goal.
     ---
     get:
       tags: [programme]

@@ -14,7 +14,7 @@ PARIS = ZoneInfo("Europe/Paris")
 
 
 def raw(sql, **params):
-    types = {"no": sa.Boolean, "day": sa.Date, "site": sa.Uuid, "action": sa.Uuid, "lo": UTCDateTime(),
+    types = {"no": sa.Boolean, "day": sa.Date, "today": sa.Date, "site": sa.Uuid, "action": sa.Uuid, "lo": UTCDateTime(),
              "hi": UTCDateTime(), "event": sa.Uuid}
     stmt = sa.text(sql).bindparams(*(sa.bindparam(k, type_=types[k]) for k in params if k in types))
     return db.session.execute(stmt, {"no": False, **params})

@@ -5,22 +5,28 @@ from datetime import date, datetime, timedelta, timezone
 
 import pytest
 
+from server import services
+
 from .office_support import PARIS, office, raw  # noqa: F401 (office is a fixture)
 
 FROM, TO = date(2026, 10, 5), date(2026, 11, 15)  # ISO weeks 2026-W41 to 2026-W46
 WEEK_ENDS = [date(2026, 10, 11), date(2026, 10, 18), date(2026, 10, 25), date(2026, 11, 1), date(2026, 11, 8),
              date(2026, 11, 15)]
 
-ENGAGED_SQL = """
+# Engaged on a day: an active engagement from started_on to ended_on (or open); an ended one from started_on to
+# its ended_on, and never today or later (it is over now); a paused one, or an ended one without ended_on, never.
+ENGAGED_ON = """e.deleted = :no AND r.deleted = :no AND e.started_on <= :day
+  AND ((e.status = 'active' AND (e.ended_on IS NULL OR e.ended_on >= :day))
+       OR (e.status = 'ended' AND e.ended_on >= :day AND :day < :today))"""
+ENGAGED_SQL = f"""
 SELECT COUNT(DISTINCT COALESCE(r.duplicate_of, r.id))
 FROM engagements e JOIN residents r ON r.id = e.resident_id
-WHERE e.deleted = :no AND r.deleted = :no AND e.status = 'active'
-  AND e.started_on <= :day AND (e.ended_on IS NULL OR e.ended_on >= :day) {extra}
+WHERE {ENGAGED_ON} {{extra}}
 """
 
 
 def engaged_sql(day, extra="", **params):
-    return raw(ENGAGED_SQL.format(extra=extra), day=day, **params).scalar_one()
+    return raw(ENGAGED_SQL.format(extra=extra), day=day, today=services.today(), **params).scalar_one()
 
 
 def _dashboard(api, **params):
@@ -37,10 +43,8 @@ def test_engaged_figures_equal_direct_sql_counts(office):
     assert d["engaged"]["counted_residents"] == counted
     assert d["baseline"] == 386 and d["goal"] == 1400 and d["baseline_included"] is True
     assert d["engaged"]["total"] == 386 + counted
-    folded = raw("""SELECT COUNT(DISTINCT r.id) FROM engagements e JOIN residents r ON r.id = e.resident_id
-                    WHERE e.deleted = :no AND r.deleted = :no AND e.status = 'active' AND e.started_on <= :day
-                      AND (e.ended_on IS NULL OR e.ended_on >= :day) AND r.duplicate_of IS NOT NULL""",
-                 day=TO).scalar_one()
+    folded = raw(f"""SELECT COUNT(DISTINCT r.id) FROM engagements e JOIN residents r ON r.id = e.resident_id
+                     WHERE {ENGAGED_ON} AND r.duplicate_of IS NOT NULL""", day=TO, today=services.today()).scalar_one()
     assert d["engaged"]["pending_duplicates"] == folded == 1
 
 
@@ -56,7 +60,6 @@ def test_progress_on_a_day_is_that_days_count_plus_the_baseline(office):
     programme."""
     import sqlalchemy as sa
 
-    from server import services
     from server.extensions import db
     from server.models import Programme
 
@@ -75,7 +78,7 @@ def test_weekly_series_is_the_count_at_each_week_end(office):
     assert [w["week_start"] for w in d["engaged_weekly"]] == [(FROM + timedelta(weeks=i)).isoformat()
                                                               for i in range(6)]
     expected = [engaged_sql(day) for day in WEEK_ENDS]
-    assert expected == [2, 3, 4, 4, 4, 4]
+    assert expected == [3, 4, 5, 4, 4, 4]  # r4, ended on 2026-10-25, still counts in the weeks it was engaged
     assert [w["engaged"] for w in d["engaged_weekly"]] == expected
     assert [w["total"] for w in d["engaged_weekly"]] == [386 + n for n in expected]
 
@@ -193,3 +196,85 @@ def test_bad_filters_are_422_in_one_shape(office, query):
 def test_field_roles_are_refused(office, make, login):
     for role in ("gardien", "staff"):
         assert login(make.user(role, sites=[office["s1"]])).get("/api/dashboard").status_code == 403
+
+
+# --- history: ending an engagement today never rewrites the weeks already shown ---------------------------------
+
+def _six_weeks():
+    """(from, the end of each week counted): five whole ISO weeks, then this week up to today."""
+    today = services.today()
+    frm = today - timedelta(days=today.weekday(), weeks=5)
+    return frm, [frm + timedelta(days=6, weeks=i) for i in range(5)] + [today]
+
+
+def _ended_world(make, login):
+    site = make.site(name="Les Tilleuls")
+    garden, bread = make.action(name="Jardin partagé", site=site), make.action(name="Portage de pain")
+    hh = make.household(site)
+    paul = make.resident(hh, first_name="Paul", last_name="Fini")
+    dup = make.resident(hh, first_name="PAUL", last_name="Fini", duplicate_of=paul.id)  # pending: counts as Paul
+    odette = make.resident(hh, first_name="Odette", last_name="Lemaire")
+    return {"site": site, "garden": garden, "bread": bread, "paul": paul, "dup": dup, "odette": odette,
+            "head": login(make.user("head_office")), "gardien": login(make.user("gardien", sites=[site]))}
+
+
+def _engaged(api, frm, to, **params):
+    d = _dashboard(api, **{"from": frm, "to": to, **params})
+    return d, [w["engaged"] for w in d["engaged_weekly"]]
+
+
+def test_ending_an_engagement_keeps_the_weeks_it_was_engaged(make, login):
+    frm, ends = _six_weeks()
+    w = _ended_world(make, login)
+    paul_garden = make.engagement(w["paul"], w["garden"], started_on=frm)
+    dup_bread = make.engagement(w["dup"], w["bread"], started_on=frm + timedelta(days=2))
+    make.engagement(w["odette"], w["garden"], started_on=frm + timedelta(weeks=1))
+    before, shown = _engaged(w["head"], frm, ends[-1])
+    assert shown == [1, 2, 2, 2, 2, 2]  # Paul once with his pending duplicate, then Odette
+
+    # Paul's engagements end with the third week (his duplicate's too), recorded today by a phone.
+    last = ends[2]
+    resp = w["gardien"].post("/api/sync/push", json={"client_id": str(uuid.uuid4()), "mutations": [
+        {"n": n, "op": "engagement.update", "at": datetime.now(timezone.utc).isoformat(),
+         "args": {"id": str(e.id), "base_seq": e.seq, "changes": {"status": "ended", "ended_on": last.isoformat()}}}
+        for n, e in enumerate((paul_garden, dup_bread), 1)]})
+    assert [r["status"] for r in resp.get_json()["results"]] == ["applied", "applied"], resp.get_json()
+
+    after, weekly = _engaged(w["head"], frm, ends[-1])
+    assert weekly[:3] == shown[:3] and weekly == [1, 2, 2, 1, 1, 1]
+    assert weekly == [engaged_sql(day) for day in ends]
+    assert after["engaged"]["counted_residents"] == services.progress()["recorded"] == engaged_sql(ends[-1]) == 1
+    assert after["engaged"]["pending_duplicates"] == 0
+    site = {"site_id": w["site"].id}
+    assert _engaged(w["head"], frm, ends[-1], **site)[1] == weekly
+    assert _engaged(w["head"], frm, ends[-1], action_id=w["bread"].id)[1] == [1, 1, 1, 0, 0, 0]
+
+    # On the third week's last day, as last month's export read it: Paul (once), Odette; per site and per action.
+    d, _ = _engaged(w["head"], frm, last)
+    assert d["engaged"]["counted_residents"] == engaged_sql(last) == 2 and d["engaged"]["pending_duplicates"] == 1
+    assert {r["site_id"]: r["engaged"] for r in d["per_site"]} == {str(w["site"].id): 2}
+    per_action = {r["action_id"]: r["engaged"] for r in d["per_action"]}
+    assert per_action == {str(a.id): engaged_sql(last, "AND e.action_id = :action", action=a.id)
+                          for a in (w["garden"], w["bread"])} == {str(w["garden"].id): 2, str(w["bread"].id): 1}
+    assert services.progress(last)["recorded"] == 2
+
+
+def test_an_ended_engagement_is_not_counted_today_even_with_a_later_end(make, login):
+    frm, ends = _six_weeks()
+    w = _ended_world(make, login)
+    make.engagement(w["paul"], w["garden"], started_on=frm, status="ended", ended_on=ends[-1] + timedelta(days=10))
+    d, weekly = _engaged(w["head"], frm, ends[-1])
+    assert weekly == [engaged_sql(day) for day in ends] == [1, 1, 1, 1, 1, 0]
+    assert d["engaged"]["counted_residents"] == services.progress()["recorded"] == 0
+    listed = w["head"].get(f"/api/lists/residents?site_id={w['site'].id}&engaged=true").get_json()
+    assert listed["total"] == 0
+
+
+def test_paused_and_ended_without_an_end_count_on_no_day(make, login):
+    """No date records when a pause began, nor when an engagement ended without ended_on: counting them on no day
+    is what the figures always showed, so no week moves."""
+    frm, ends = _six_weeks()
+    w = _ended_world(make, login)
+    make.engagement(w["paul"], w["garden"], started_on=frm, status="ended")
+    make.engagement(w["odette"], w["garden"], started_on=frm, status="paused")
+    assert _engaged(w["head"], frm, ends[-1])[1] == [engaged_sql(day) for day in ends] == [0] * 6

@@ -296,3 +296,55 @@ def test_same_batch_from_two_connections_at_once(app, world, login):
     assert db.session.execute(sa.select(sa.func.count()).select_from(Visit)).scalar_one() == 50
     # One log run (one push applied them), of 50 entries.
     assert db.session.execute(sa.select(MutationRun.first_n, MutationRun.last_n)).all() == [(1, 50)]
+
+
+def _engagement(world, make, started_on):
+    from server.models import Action
+    res = db.session.get(Resident, uuid.UUID(world["own_resident"]))
+    return make.engagement(res, db.session.get(Action, uuid.UUID(world["own_action"])), started_on=started_on)
+
+
+def _update(n, e, base_seq, **changes):
+    return {"n": n, "op": "engagement.update", "at": _now(),
+            "args": {"id": str(e.id), "base_seq": base_seq, "changes": changes}}
+
+
+def test_ending_an_engagement_without_a_date_ends_it_the_day_the_server_learns_it(world, as_role, make):
+    """The figures counted the engagement until today: filling today keeps the weeks it counted in as shown."""
+    from server import services
+    from server.models import Engagement
+    today = services.today()
+    e = _engagement(world, make, today - timedelta(days=30))
+    base = e.seq
+    body = push(as_role("gardien"), str(uuid.uuid4()), [_update(1, e, base, status="ended")]).get_json()
+    assert body["results"][0] == {"n": 1, "status": "applied"}
+    db.session.expire_all()
+    assert db.session.get(Engagement, e.id).ended_on == today
+    pages, _ = pull_all(as_role("staff"), str(uuid.uuid4()))
+    (pulled,) = [c for p in pages for c in p["changes"] if c["id"] == str(e.id)]
+    assert (pulled["data"]["status"], pulled["data"]["ended_on"]) == ("ended", today.isoformat())
+    # The filled date is a default: a phone's own date, even from an older base, replaces it without a conflict.
+    body = push(as_role("staff"), str(uuid.uuid4()), [_update(1, e, base, ended_on=(today - timedelta(days=3))
+                                                              .isoformat())]).get_json()
+    assert body["results"][0] == {"n": 1, "status": "applied"}
+    db.session.expire_all()
+    assert db.session.get(Engagement, e.id).ended_on == today - timedelta(days=3)
+
+
+def test_resolving_a_status_conflict_to_ended_fills_the_end_too(world, as_role, login, make):
+    from server import services
+    from server.models import Engagement, Site
+    e = _engagement(world, make, services.today() - timedelta(days=30))
+    base = e.seq
+    other = login(make.user("staff", sites=[db.session.get(Site, uuid.UUID(world["own_site"]))]))
+    assert push(as_role("staff"), str(uuid.uuid4()), [_update(1, e, base, status="paused")]).status_code == 200
+    c2 = str(uuid.uuid4())
+    assert push(other, c2, [_update(1, e, base, status="ended")]).get_json()["results"][0]["conflicts"] == ["status"]
+    db.session.expire_all()
+    assert (db.session.get(Engagement, e.id).status, db.session.get(Engagement, e.id).ended_on) == ("paused", None)
+    head = as_role("head_office")
+    (conflict,) = [c for c in head.get("/api/review/conflicts").get_json()["items"] if c["lost_client_id"] == c2]
+    assert head.post(f"/api/review/conflicts/{conflict['id']}/resolve", json={"keep": "lost"}).status_code == 200
+    db.session.expire_all()
+    row = db.session.get(Engagement, e.id)
+    assert (row.status, row.ended_on) == ("ended", services.today())

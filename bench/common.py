@@ -295,6 +295,38 @@ class Http:
     def post(self, path, body=None, **kw) -> Response:
         return self.request("POST", path, body, **kw)
 
+    def post_lines(self, path, body, clock: list):
+        """POST, then the answer's lines (NDJSON) as they arrive, decompressed if it was compressed; clock[0] adds
+        up the time spent waiting for the server's bytes (the HTTP exchange), clock[1] the bytes received (head and
+        body as received; the chunked framing, ~10 bytes a chunk, is not counted). A non-200 answer raises."""
+        data = body if isinstance(body, bytes) else encode_json(body)
+        if self.conn is None:
+            self._connect()
+        t = time.perf_counter()
+        self.conn.request("POST", path, body=data, headers={**self.headers, "Content-Type": "application/json"})
+        resp = self.conn.getresponse()
+        clock[0] += time.perf_counter() - t
+        headers = {k.lower(): v for k, v in resp.getheaders()}
+        if resp.status != 200:
+            raise BenchError(f"{path}: HTTP {resp.status} {resp.read()[:500]!r}")
+        clock[1] += len(f"HTTP/1.1 {resp.status} {resp.reason}\r\n") + sum(
+            len(k) + len(v) + 4 for k, v in resp.getheaders()) + 2
+        decode = (_zstd().ZstdDecompressor().decompress if headers.get("content-encoding") == "zstd"
+                  else (lambda b: b))
+        rest = b""
+        while True:
+            t = time.perf_counter()
+            raw = resp.read1(1 << 20)
+            clock[0] += time.perf_counter() - t
+            if not raw:
+                break
+            clock[1] += len(raw)
+            lines = (rest + decode(raw)).split(b"\n")
+            rest = lines.pop()
+            yield from lines
+        if rest:
+            raise BenchError(f"{path}: the answer ended inside a line")
+
     def get(self, path, **kw) -> Response:
         return self.request("GET", path, **kw)
 

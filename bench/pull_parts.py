@@ -34,7 +34,8 @@ def _timed(acc: dict, undo: list, owner, name: str) -> None:
     undo.append(lambda: setattr(owner, name, f))
 
 
-def run(db: str = "postgres", households: int = 5000, visits: int = 20_000, limit: int = 2000, pulls: int = 5) -> dict:
+def run(db: str = "postgres", households: int = 5000, visits: int = 20_000, limit: int = 2000, pulls: int = 5,
+        pages_per_answer: int = 1) -> dict:
     acc: dict[str, float] = collections.defaultdict(float)
     undo: list = []
     with c.environment(db, "parts") as env:
@@ -51,6 +52,7 @@ def run(db: str = "postgres", households: int = 5000, visits: int = 20_000, limi
             import server.api.sync as api
             import server.auth as auth
             import server.sync_store as store
+            import sync.pull as pull
             import sync.wire as wire
             from server.extensions import db as sqla
 
@@ -59,7 +61,9 @@ def run(db: str = "postgres", households: int = 5000, visits: int = 20_000, limi
             _timed(acc, undo, wire.PullResult, "to_json")
             _timed(acc, undo, sqlalchemy.orm.Session, "commit")
             _timed(acc, undo, auth, "_token_user")
-            _timed(acc, undo, api, "compute_pull")
+            _timed(acc, undo, pull, "_page")  # a page of sync's pull_pages, from its cursor
+            _timed(acc, undo, api, "token_user_again")  # streamed answers: the token checked before each page
+            _timed(acc, undo, api.audit, "record")
             client = current_app.test_client()
             login = client.post("/api/auth/login", json={"email": sc.email, "password": c.PASSWORD, "mode": "bearer"})
             headers = {"Authorization": f"Bearer {login.get_json()['access_token']}", "Accept-Encoding": "identity"}
@@ -69,13 +73,17 @@ def run(db: str = "postgres", households: int = 5000, visits: int = 20_000, limi
                 client_id, cursor, pages = str(uuid.uuid4()), None, 0
                 while True:
                     t = time.perf_counter()
-                    resp = client.post("/api/sync/pull", headers=headers, json={
-                        "client_id": client_id, "cursor": cursor, "limit": limit, "format": 2})
+                    ask = {"client_id": client_id, "cursor": cursor, "limit": limit, "format": 2}
+                    resp = client.post("/api/sync/pull", headers=headers,
+                                       json=ask | ({"pages": pages_per_answer} if pages_per_answer > 1 else {}))
+                    data = resp.data  # a streamed answer is read whole, every page made
                     acc["request"] += time.perf_counter() - t
                     if resp.status_code != 200:
-                        raise c.BenchError(f"pull: HTTP {resp.status_code} {resp.data[:500]!r}")
-                    body = json.loads(resp.data)
-                    pages += 1
+                        raise c.BenchError(f"pull: HTTP {resp.status_code} {data[:500]!r}")
+                    for line in data.split(b"\n") if pages_per_answer > 1 else [data]:
+                        if line:
+                            body = json.loads(line)
+                            pages += 1
                     cursor = body["cursor"]
                     if not body["has_more"]:
                         return pages
@@ -95,9 +103,10 @@ def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--db", choices=["sqlite", "postgres", "both"], default="postgres")
     p.add_argument("--pulls", type=int, default=5)
+    p.add_argument("--pages", type=int, default=1, help="pages per answer (the PWA streams 20)")
     a = p.parse_args(argv)
     for db in c.dbs(a.db):
-        r = run(db, pulls=a.pulls)
+        r = run(db, pulls=a.pulls, pages_per_answer=a.pages)
         print(f"{db}: {r['pages']} pages")
         for name, ms in r["ms_per_page"].items():
             print(f"  {name:14s} {ms:6.2f} ms a page")

@@ -129,6 +129,33 @@ def palier_pull(base: str, sc: c.Scenario, limit: int, expected: dict[str, int],
             "changes": sum(counts.values()), "pages": pages, "wire_bytes": wire}
 
 
+def palier_stream(base: str, sc: c.Scenario, limit: int, expected: dict[str, int], pages: int,
+                  encoding: str = "identity") -> dict:
+    """The pull as the PWA makes it: format 2, up to `pages` pages per answer, one per line (docs/PROTOCOL.md,
+    "Streamed pages"), each line parsed as it arrives while the server reads the next page."""
+    http = c.palier_login(base, sc.email, encoding)
+    client_id = str(uuid.uuid4())
+    counts, cursor, answers, n_pages, clock = {}, None, 0, 0, [0.0, 0]
+    t = time.perf_counter()
+    more = True
+    while more:
+        answers += 1
+        for line in http.post_lines("/api/sync/pull", {"client_id": client_id, "cursor": cursor, "limit": limit,
+                                                       "format": 2, "pages": pages}, clock):
+            page = json.loads(line)
+            n_pages += 1
+            for ch in page["changes"]:
+                counts[ch[0]] = counts.get(ch[0], 0) + 1
+            cursor, more = page["cursor"], page["has_more"]
+    elapsed = time.perf_counter() - t
+    http.close()
+    got = {e: counts.get(e, 0) for e in ENTITIES}
+    if got != expected:
+        raise c.BenchError(f"palier streamed pull returned {got}, expected {expected}")
+    return {"seconds": elapsed, "exchange_seconds": clock[0], "records": sum(got.values()),
+            "changes": sum(counts.values()), "pages": n_pages, "answers": answers, "wire_bytes": clock[1]}
+
+
 def kinto_pull(base: str, paths: dict[str, str], limit: int, expected: dict[str, int]) -> dict:
     k = c.kinto_client(base)
     got, pages, wire, exchange = {}, 0, 0, 0.0
@@ -175,7 +202,8 @@ def analyze(engine) -> None:
 
 
 def run(db: str = "sqlite", households: int = 5000, residents_per_household: int = 2, visits: int = 20_000,
-        limit: int = 2000, rounds: int = 3, kinto: bool = True, max_seconds: float = 1200, warm: bool = True) -> dict:
+        limit: int = 2000, rounds: int = 3, kinto: bool = True, max_seconds: float = 1200, warm: bool = True,
+        pages: int = 20) -> dict:
     expected = {"household": households, "resident": households * residents_per_household, "visit": visits}
     with c.environment(db, "pull") as env:
         sc = c.seed_site(env.engine, households, residents_per_household)
@@ -193,8 +221,9 @@ def run(db: str = "sqlite", households: int = 5000, residents_per_household: int
         with c.servers(env, kinto) as (palier_base, kinto_base):
             paths = seed_kinto(kinto_base, db, records, 500) if kinto_base else None
             raw = c.interleave(rounds, max_seconds, {
-                "palier": lambda r: palier_pull(palier_base, sc, limit, expected),
-                "palier_zstd": lambda r: palier_pull(palier_base, sc, limit, expected, "zstd"),
+                "palier": lambda r: palier_stream(palier_base, sc, limit, expected, pages),
+                "palier_zstd": lambda r: palier_stream(palier_base, sc, limit, expected, pages, "zstd"),
+                "palier_paged": lambda r: palier_pull(palier_base, sc, limit, expected),
                 "palier_format_1": lambda r: palier_pull(palier_base, sc, limit, expected, page_format=1),
                 "kinto": (lambda r: kinto_pull(kinto_base, paths, limit, expected)) if kinto_base else None,
             })
@@ -202,55 +231,51 @@ def run(db: str = "sqlite", households: int = 5000, residents_per_household: int
     return {**summarise(db, raw, expected, limit), "warm": warm}
 
 
+CONTESTANTS = {  # key: what the table calls it
+    "palier": "Palier (streamed, as the PWA)",
+    "palier_zstd": "Palier streamed zstd",
+    "palier_paged": "Palier a page per request",
+    "palier_format_1": "Palier format 1",
+}
+
+
 def summarise(db: str, raw: dict, expected: dict, limit: int) -> dict:
+    """Per contestant: records per second in wall time and counting the HTTP exchanges alone (the client's JSON
+    decoding of each page is the same work for both peers and, at these rates, a large share of the wall time:
+    the exchanges measure the servers), bytes on the wire, and each against Kinto."""
     def rate(runs, key="seconds"):
         return c.median([x["records"] / x[key] for x in runs]) if runs else None
 
-    def size(runs):
-        return c.median([x["wire_bytes"] for x in runs]) if runs else None
-
-    palier, kinto, zstd = rate(raw["palier"]), rate(raw["kinto"]), rate(raw["palier_zstd"])
-    v1, v1_x = rate(raw["palier_format_1"]), rate(raw["palier_format_1"], "exchange_seconds")
-    # The client's own JSON decoding of each page is the same work for both peers (and, at these rates, a large
-    # share of the wall time): the HTTP exchanges alone (request sent to last byte received) measure the servers.
-    palier_x, kinto_x = rate(raw["palier"], "exchange_seconds"), rate(raw["kinto"], "exchange_seconds")
-    return {
-        "db": db, "records": expected, "limit": limit, "rounds": len(raw["palier"]),
-        "palier_records_per_s": palier, "kinto_records_per_s": kinto,
-        "palier_over_kinto": palier / kinto if kinto else None,
-        "palier_exchange_records_per_s": palier_x, "kinto_exchange_records_per_s": kinto_x,
-        "palier_over_kinto_exchange": palier_x / kinto_x if kinto_x else None,
-        "palier_wire_bytes": size(raw["palier"]), "kinto_wire_bytes": size(raw["kinto"]),
-        "palier_zstd_records_per_s": zstd, "palier_zstd_over_kinto": zstd / kinto if kinto else None,
-        "palier_zstd_wire_bytes": size(raw["palier_zstd"]),
-        "palier_format_1_records_per_s": v1, "palier_format_1_over_kinto": v1 / kinto if kinto else None,
-        "palier_format_1_exchange_records_per_s": v1_x,
-        "palier_format_1_over_kinto_exchange": v1_x / kinto_x if kinto_x else None,
-        "palier_format_1_wire_bytes": size(raw["palier_format_1"]),
-        "palier_pages": raw["palier"][0]["pages"] if raw["palier"] else None,
-        "kinto_pages": raw["kinto"][0]["pages"] if raw["kinto"] else None,
-        "goals": {"palier_over_kinto": 5}, "raw": raw,
-    }
+    kinto, kinto_x = rate(raw["kinto"]), rate(raw["kinto"], "exchange_seconds")
+    out = {"db": db, "records": expected, "limit": limit, "rounds": len(raw["palier"]),
+           "kinto_records_per_s": kinto, "kinto_exchange_records_per_s": kinto_x,
+           "kinto_wire_bytes": c.median([x["wire_bytes"] for x in raw["kinto"]]) if raw["kinto"] else None,
+           "kinto_pages": raw["kinto"][0]["pages"] if raw["kinto"] else None}
+    for key in CONTESTANTS:
+        runs = raw[key]
+        wall, x = rate(runs), rate(runs, "exchange_seconds")
+        out |= {f"{key}_records_per_s": wall, f"{key}_exchange_records_per_s": x,
+                f"{key}_over_kinto": wall / kinto if kinto else None,
+                f"{key}_over_kinto_exchange": x / kinto_x if kinto_x else None,
+                f"{key}_wire_bytes": c.median([r["wire_bytes"] for r in runs]) if runs else None,
+                f"{key}_pages": runs[0]["pages"] if runs else None,
+                f"{key}_answers": runs[0].get("answers", runs[0]["pages"]) if runs else None}
+    return {**out, "goals": {"palier_over_kinto": 5}, "raw": raw}
 
 
 def table(results: list[dict]) -> str:
     def mb(v):
         return None if v is None else round(v / 1e6, 2)
 
-    rows = [[r["db"], r["rounds"], sum(r["records"].values()), r["palier_records_per_s"], r["kinto_records_per_s"],
-             r["palier_over_kinto"], r["palier_exchange_records_per_s"], r["kinto_exchange_records_per_s"],
-             r["palier_over_kinto_exchange"], mb(r["palier_wire_bytes"]), mb(r["kinto_wire_bytes"]),
-             r["palier_zstd_records_per_s"], r["palier_zstd_over_kinto"], mb(r["palier_zstd_wire_bytes"]),
-             r["palier_format_1_records_per_s"], r["palier_format_1_over_kinto"],
-             r["palier_format_1_over_kinto_exchange"], mb(r["palier_format_1_wire_bytes"]),
-             r["palier_pages"], r["kinto_pages"]] for r in results]
-    return c.markdown_table(["db", "rounds", "records", "Palier rec/s", "Kinto rec/s", "Palier/Kinto (≥5)",
-                             "Palier rec/s (HTTP only)", "Kinto rec/s (HTTP only)", "Palier/Kinto (HTTP only)",
-                             "Palier MB on the wire", "Kinto MB on the wire", "Palier zstd rec/s",
-                             "Palier zstd/Kinto", "Palier zstd MB on the wire", "Palier format 1 rec/s",
-                             "Palier format 1/Kinto", "Palier format 1/Kinto (HTTP only)",
-                             "Palier format 1 MB on the wire", "Palier pages", "Kinto pages"],
-                            rows)
+    rows = []
+    for r in results:
+        rows.append([r["db"], "Kinto", r["rounds"], r["kinto_records_per_s"], None, r["kinto_exchange_records_per_s"],
+                     None, mb(r["kinto_wire_bytes"]), r["kinto_pages"], r["kinto_pages"]])
+        rows += [[r["db"], name, r["rounds"], r[f"{k}_records_per_s"], r[f"{k}_over_kinto"],
+                  r[f"{k}_exchange_records_per_s"], r[f"{k}_over_kinto_exchange"], mb(r[f"{k}_wire_bytes"]),
+                  r[f"{k}_pages"], r[f"{k}_answers"]] for k, name in CONTESTANTS.items()]
+    return c.markdown_table(["db", "contestant", "rounds", "rec/s", "/Kinto (goal ≥5: Palier)", "rec/s (HTTP only)",
+                             "/Kinto (HTTP only)", "MB on the wire", "pages", "requests"], rows)
 
 
 def main(argv=None) -> None:
@@ -260,12 +285,13 @@ def main(argv=None) -> None:
     p.add_argument("--visits", type=int, default=20_000)
     p.add_argument("--limit", type=int, default=2000)
     p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--pages", type=int, default=20, help="pages per streamed answer (the PWA asks for 20)")
     p.add_argument("--no-kinto", action="store_true")
     p.add_argument("--cold", action="store_true",
                    help="leave the seeded records without their stored pull texts (the first pull writes them)")
     p.add_argument("--max-seconds", type=float, default=1200, help="no new round starts after this")
     a = p.parse_args(argv)
-    results = [run(db, a.households, 2, a.visits, a.limit, a.rounds, not a.no_kinto, a.max_seconds, not a.cold)
+    results = [run(db, a.households, 2, a.visits, a.limit, a.rounds, not a.no_kinto, a.max_seconds, not a.cold, a.pages)
                for db in c.dbs(a.db)]
     c.report("sync_pull", results, table)
 

@@ -4,6 +4,7 @@ Details hold identifiers and counts, never a resident's name or contact details:
 """
 import uuid
 
+import sqlalchemy as sa
 from flask import has_request_context
 from flask_jwt_extended import current_user
 
@@ -27,6 +28,11 @@ def record(action: str, subject="", details: dict | None = None, *, user=_REQUES
                    subject=str(subject) if subject is not None else "", details=jsonable(details or {}))
     db.session.add(row)
     return row
+
+
+def amend(row_id: int, details: dict) -> None:
+    """Replace a row's details in the current session (the caller commits): an answer's counts, once it ended."""
+    db.session.execute(sa.update(AuditLog).where(AuditLog.id == row_id).values(details=jsonable(details)))
 
 
 def lock_for_write() -> None:

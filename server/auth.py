@@ -5,7 +5,7 @@ from functools import cache, wraps
 
 import sqlalchemy as sa
 from flask import request
-from flask_jwt_extended import current_user, verify_jwt_in_request
+from flask_jwt_extended import current_user, get_jwt, verify_jwt_in_request
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
@@ -25,13 +25,7 @@ def register_jwt_callbacks(jwt) -> None:
 
     @jwt.token_in_blocklist_loader
     def _revoked(_header, payload) -> bool:
-        user, revoked = _token_user(payload)
-        if user is None or not user.active:
-            return True
-        # iat has a one-second resolution: a token made just after a revocation would look older than it.
-        if payload.get("iat_us", -1) < _microseconds(user.tokens_valid_after):
-            return True
-        return revoked
+        return _refused(payload, *_token_user(payload))
 
     @jwt.additional_claims_loader
     def _claims(user):
@@ -75,7 +69,7 @@ def _token_user_statement():
     return select(User, revoked).options(joinedload(User.sites)).where(User.id == sa.bindparam("id"))
 
 
-def _token_user(payload) -> tuple[User | None, bool]:
+def _token_user(payload, fresh: bool = False) -> tuple[User | None, bool]:
     """(the token's user or None, whether its jti was revoked), read once per request (both loaders ask).
     Kept on the request, not on g: an app context shared by several requests (tests, CLI) must see a logout."""
     cache = request.environ.setdefault("palier.token_users", {})
@@ -86,10 +80,29 @@ def _token_user(payload) -> tuple[User | None, bool]:
         except ValueError:
             cache[key] = (None, True)
         else:
-            row = db.session.execute(_token_user_statement(), {"id": user_id, "jti": payload["jti"]}).unique() \
-                .one_or_none()
+            row = db.session.execute(_token_user_statement(), {"id": user_id, "jti": payload["jti"]},
+                                     execution_options={"populate_existing": fresh}).unique().one_or_none()
             cache[key] = (None, True) if row is None else (row[0], row[1])
     return cache[key]
+
+
+def _refused(payload, user: User | None, revoked: bool) -> bool:
+    """Whether the token no longer stands: its user gone or deactivated, logged out everywhere since, or logged out."""
+    if user is None or not user.active:
+        return True
+    # iat has a one-second resolution: a token made just after a revocation would look older than it.
+    if payload.get("iat_us", -1) < _microseconds(user.tokens_valid_after):
+        return True
+    return revoked
+
+
+def token_user_again() -> User | None:
+    """The request's token checked again, as at the request's start: its user read afresh (role and sites), or None
+    if the token no longer stands. An answer that goes on after its first page (a streamed pull) asks before each."""
+    payload = get_jwt()
+    request.environ.get("palier.token_users", {}).pop((payload["sub"], payload["jti"]), None)
+    user, revoked = _token_user(payload, fresh=True)
+    return None if _refused(payload, user, revoked) else user
 
 
 def roles_required(*roles: str):

@@ -2,12 +2,12 @@
 
 Imports no flask and no sqlalchemy: storage plugs in through the Store protocol (see docs/PROTOCOL.md).
 """
-from .pull import compute_pull
+from .pull import compute_pull, pull_pages
 from .push import answer_replay, apply_push
 from .store import DeviceState, InMemoryStore, LogEntry, Receipt, Store, WriteSet
-from .wire import (MutationResult, Principal, ProtocolError, PullResult, PushRequest, PushResult, parse_pull,
-                   parse_push, request_digest)
+from .wire import (MutationResult, Principal, ProtocolError, PullRequest, PullResult, PushRequest, PushResult,
+                   parse_pull, parse_push, request_digest)
 
-__all__ = ["answer_replay", "apply_push", "compute_pull", "DeviceState", "InMemoryStore", "LogEntry", "Receipt",
-           "Store", "WriteSet", "MutationResult", "Principal", "ProtocolError", "PullResult", "PushRequest", "PushResult", "parse_pull",
-           "parse_push", "request_digest"]
+__all__ = ["answer_replay", "apply_push", "compute_pull", "pull_pages", "DeviceState", "InMemoryStore", "LogEntry", "Receipt",
+           "Store", "WriteSet", "MutationResult", "Principal", "ProtocolError", "PullRequest", "PullResult", "PushRequest",
+           "PushResult", "parse_pull", "parse_push", "request_digest"]

@@ -64,26 +64,44 @@ def compute_pull(store: Store, principal: Principal, client_id: str, cursor: str
                  page_format: int = 1) -> PullResult:
     """One page of changes, answered in page_format (1: change objects; 2: compact rows, and the programme figure
     only on the last page). A missing cursor, or one made for another role or set of sites, restarts from the
-    beginning with reset=True: the device drops what it holds, so a site it lost leaves the phone.
+    beginning with reset=True: the device drops what it holds, so a site it lost leaves the phone."""
+    return next(pull_pages(store, principal, client_id, cursor, limit, page_format))
 
-    A store with pull_page reads the page in one go; the others (and a page whose last seq is shared) find the
+
+def pull_pages(store: Store, principal: Principal, client_id: str, cursor: str | None, limit: int,
+               page_format: int = 1, pages: int = 1):
+    """Up to `pages` consecutive pages from the cursor, each made when the one before has been taken (the caller
+    may end its transaction between two: each page reads its own snapshot), ending with the last page
+    (has_more false). The device is read, and its pull stamped when due, once, before the first page.
+
+    A store with pull_page reads a page in one go; the others (and a page whose last seq is shared) find the
     page's bound first, then read each table up to it."""
-    scope = scope_hash(principal)
-    after, reset = 0, True
-    if cursor:
-        seq, cursor_scope = decode_cursor(cursor)
-        if cursor_scope == scope:
-            after, reset = seq, False
     # The device is read, not locked: a concurrent push may commit after this read, and its changes then reach
-    # this page (read after) with last_applied not counting them yet, which the device takes as a lost answer
+    # these pages (read after) with last_applied not counting them yet, which the device takes as a lost answer
     # (it keeps those mutations and pushes them again, answered as replays); the reverse, a last_applied ahead of
-    # the page, cannot happen. When due, the pull stamp comes first: from then on the device row is locked (a
+    # a page, cannot happen. When due, the pull stamp comes first: from then on the device row is locked (a
     # push of this device waits for the pull), and a pull holding rows a push waits for never waits on that push
     # (its own text writes give up at once: SqlStore._store_texts).
     device = store.read_device(client_id, principal.user_id)
     now = store.now()
     if _stamp_due(device.last_pull_at, now):
         store.stamp_pull(client_id, now)
+    for _ in range(pages):
+        page = _page(store, principal, device.last_applied, cursor, limit, page_format)
+        yield page
+        if not page.has_more:
+            return
+        cursor = page.cursor
+
+
+def _page(store: Store, principal: Principal, last_applied: int, cursor: str | None, limit: int,
+          page_format: int) -> PullResult:
+    scope = scope_hash(principal)
+    after, reset = 0, True
+    if cursor:
+        seq, cursor_scope = decode_cursor(cursor)
+        if cursor_scope == scope:
+            after, reset = seq, False
     sites, include_deleted = principal.site_ids, not reset
     restricted = frozenset(HIDDEN_FIELDS.get(principal.role, {}))
     page = (store.pull_page(after, sites, limit, include_deleted, restricted, change_text)
@@ -99,7 +117,7 @@ def compute_pull(store: Store, principal: Principal, client_id: str, cursor: str
     scope_sites = None if sites is None else sorted(sites)
     progress = store.progress() if page_format == 1 or not has_more else None
     fields = {e: change_fields(e, e in restricted) for e in ENTITIES if e in delivered}
-    return PullResult(encode_cursor(last_seq, scope), has_more, reset, device.last_applied,
+    return PullResult(encode_cursor(last_seq, scope), has_more, reset, last_applied,
                       {"role": principal.role, "sites": scope_sites}, progress, [row[1] for row in merged], delivered,
                       fields, page_format)
 

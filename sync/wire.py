@@ -282,10 +282,19 @@ def _check_mutation(m) -> tuple:
     return at, (err or None)
 
 
-def parse_pull(body, max_limit: int, default_limit: int) -> tuple[str, str | None, int, int]:
+@dataclass(frozen=True)
+class PullRequest:
+    client_id: str
+    cursor: str | None
+    limit: int
+    page_format: int = 1
+    pages: int = 1  # more than 1: that many pages at most in one answer, one per line (docs/PROTOCOL.md, "Streamed pages")
+
+
+def parse_pull(body, max_limit: int, default_limit: int, max_pages: int = 1) -> PullRequest:
     if not isinstance(body, dict):
         raise _invalid({"_schema": ["Objet JSON attendu."]})
-    errors = {k: ["Champ inconnu."] for k in body if k not in {"client_id", "cursor", "limit", "format"}}
+    errors = {k: ["Champ inconnu."] for k in body if k not in {"client_id", "cursor", "limit", "format", "pages"}}
     cursor = body.get("cursor")
     if cursor is not None and (not isinstance(cursor, str) or len(cursor) > 500):
         errors["cursor"] = ["Curseur invalide."]
@@ -295,11 +304,16 @@ def parse_pull(body, max_limit: int, default_limit: int) -> tuple[str, str | Non
     page_format = body.get("format", 1)
     if not _is_int(page_format) or page_format not in (1, 2):
         errors["format"] = ["1 ou 2."]
+    pages = body.get("pages", 1)
+    if not _is_int(pages) or not 1 <= pages <= max_pages:
+        errors["pages"] = [f"Entre 1 et {max_pages}."]
+    elif pages > 1 and page_format != 2:
+        errors["pages"] = ["Plusieurs pages par réponse : seulement avec le format 2."]
     if "client_id" not in body:
         errors["client_id"] = ["Champ obligatoire."]
     if errors:
         raise _invalid(errors)
-    return parse_client_id(body["client_id"]), cursor, limit, page_format
+    return PullRequest(parse_client_id(body["client_id"]), cursor, limit, page_format, pages)
 
 
 # Cursors: opaque base64url JSON of the last seq sent and a hash of the scope it was computed for.

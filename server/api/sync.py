@@ -1,12 +1,15 @@
 """Sync endpoints (push, pull): see docs/PROTOCOL.md. The protocol lives in sync/; storage in sync_store."""
-from flask import Blueprint, current_app, request
+import time
+import uuid
+
+from flask import Blueprint, current_app, request, stream_with_context
 from flask_jwt_extended import current_user
 from marshmallow import fields
 
-from sync import ProtocolError, answer_replay, apply_push, compute_pull, parse_pull, parse_push, request_digest
+from sync import ProtocolError, answer_replay, apply_push, parse_pull, parse_push, pull_pages, request_digest
 
 from .. import audit
-from ..auth import ALL_ROLES, roles_required
+from ..auth import ALL_ROLES, roles_required, token_user_again
 from ..errors import ApiError, error_response
 from ..extensions import compress, db
 from ..models import FIELD_ROLES
@@ -130,18 +133,93 @@ def pull():
                 cursor: {type: string, nullable: true, maxLength: 500, description: "opaque: the one the last page gave"}
                 limit: {type: integer, minimum: 1, maximum: 2000}
                 format: {type: integer, enum: [1, 2], default: 1, description: "2: compact rows (PROTOCOL.md)"}
+                pages: {type: integer, minimum: 1, maximum: 20, default: 1,
+                        description: "format 2 only: up to this many pages in one answer, one per line (NDJSON)"}
       responses:
-        200: {content: {application/json: {schema: PullResponseSchema}}}
+        200:
+          content:
+            application/json: {schema: PullResponseSchema}
+            application/x-ndjson:
+              schema: {type: string, description: "pages > 1: one page (PullResponseSchema) per line"}
         403: {content: {application/json: {schema: ErrorSchema}}}
         422: {content: {application/json: {schema: ErrorSchema}}}
     """
     cfg = current_app.config
-    client_id, cursor, limit, page_format = parse_pull(_body(), cfg["SYNC_PULL_MAX_LIMIT"],
-                                                      cfg["SYNC_PULL_DEFAULT_LIMIT"])
-    result = compute_pull(SqlStore(db.session), principal_for(current_user), client_id, cursor, limit, page_format)
-    residents = result.delivered.get("resident", 0)
-    if residents:  # one audit row per page that delivers residents, with counts (server/audit.py)
-        audit.record("sync.pull", f"device:{client_id}", {"residents": residents, "reset": result.reset})
+    req = parse_pull(_body(), cfg["SYNC_PULL_MAX_LIMIT"], cfg["SYNC_PULL_DEFAULT_LIMIT"], cfg["SYNC_PULL_MAX_PAGES"])
+    principal = principal_for(current_user)
+    pages = pull_pages(SqlStore(db.session), principal, req.client_id, req.cursor, req.limit, req.page_format,
+                       req.pages)
+    first = next(pages)
+    audited = _PullAudit(req.client_id, principal.user_id, first.reset)
+    audited.page(first)
     db.session.commit()
-    # Format 2: the changes are stored JSON rows, joined into the body as they are, never parsed and encoded again.
-    return current_app.response_class(result.to_json(), mimetype="application/json")
+    if req.pages == 1:
+        # Format 2: the changes are stored JSON rows, joined into the body as they are, never parsed and encoded again.
+        return current_app.response_class(first.to_json(), mimetype="application/json")
+    return current_app.response_class(stream_with_context(_stream(first, pages, audited, principal)),
+                                      mimetype="application/x-ndjson")
+
+
+class _PullAudit:
+    """One audit row per answer that delivers residents (server/audit.py), with their count: written with the first
+    page that delivers any, in its transaction, so that it is stored before a resident leaves; a streamed answer
+    completes its count (and pages) when it ends, cut short or not."""
+
+    def __init__(self, client_id: str, user_id: str, reset: bool):
+        self.subject, self.user_id, self.reset = f"device:{client_id}", uuid.UUID(user_id), reset
+        self.row_id, self.details = None, None
+
+    def page(self, page) -> None:
+        residents = page.delivered.get("resident", 0)
+        if not residents:
+            return
+        if self.row_id is None:
+            self.details = {"residents": residents, "reset": self.reset, "pages": 1}
+            # The user named by id: past the first page of a stream, the request's user is of a closed session.
+            row = audit.record("sync.pull", self.subject, dict(self.details), user=self.user_id)
+            db.session.flush()
+            self.row_id = row.id
+        else:
+            self.details["residents"] += residents
+            self.details["pages"] += 1
+
+    def close(self) -> None:
+        if self.row_id is not None and self.details["pages"] > 1:
+            audit.amend(self.row_id, self.details)
+            db.session.commit()
+
+
+def _line(page) -> bytes:
+    body = page.to_json()
+    return (body if type(body) is bytes else body.encode()) + b"\n"
+
+
+def _stream(page, pages, audited: _PullAudit, principal):
+    """A streamed pull, a page per line (docs/PROTOCOL.md, "Streamed pages"): each page is read, in a transaction
+    of its own, once the one before was handed over to be sent. The token is checked again before a page when
+    SYNC_PULL_RECHECK has passed since it last was: a logout, a deactivation or a change of role or sites ends
+    the answer, and the device's next request meets the refusal or the reset as usual. A failure ends the answer
+    after the last whole line: the device holds whole pages, and asks again from the last cursor it applied."""
+    recheck, checked = current_app.config["SYNC_PULL_RECHECK"].total_seconds(), time.monotonic()
+    try:
+        yield _line(page)
+        while page.has_more:
+            if time.monotonic() - checked >= recheck:
+                user = token_user_again()
+                if user is None or principal_for(user) != principal:
+                    return
+                checked = time.monotonic()
+            try:
+                audit.lock_for_write()  # SQLite: a page may write (its audit row, stale texts), as the first did
+                page = next(pages, None)
+                if page is None:  # as many pages as asked for
+                    return
+                audited.page(page)
+                db.session.commit()
+            except Exception:  # the status line went out with the first page: the answer can only end early
+                db.session.rollback()
+                current_app.logger.exception("streamed pull stopped after a page")
+                return
+            yield _line(page)
+    finally:
+        audited.close()

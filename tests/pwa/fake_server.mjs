@@ -7,6 +7,14 @@ export class FakeServer {
     this.failNext = []; // statuses to answer instead of handling the next requests
     this.requests = [];
     this.reject = () => null; // (mutation) -> reason | null
+    // Streamed pulls (`pages`, answered by fetch() as NDJSON): false is a server older than them (422 details.pages);
+    // chunk is the size in bytes of each piece of the body; the next answer is cut (a network failure) halfway
+    // through the page after cutNext whole ones (or just after them, when it was the last), or ended by the server
+    // after endNext pages.
+    this.streams = true;
+    this.chunk = 1 << 16;
+    this.cutNext = null;
+    this.endNext = null;
   }
 
   put(entity, id, data, deleted = false) {
@@ -92,9 +100,52 @@ export class FakeServer {
           return { status, body: status ? { error: { code: 'x', message: 'panne' } } : null };
         }
         if (path === '/api/sync/push') return this.push(body);
+        if (path === '/api/sync/pull' && 'pages' in body && !this.streams) {
+          return { status: 422, body: { error: { code: 'validation_error', message: 'Données invalides.',
+            details: { pages: ['Champ inconnu.'] } } } };
+        }
         if (path === '/api/sync/pull') return this.pull(body);
         return { status: 404, body: null };
       },
     };
+  }
+
+  // The same server over HTTP, as the fetch of the real transport (transport.js): a pull asking for pages > 1 is
+  // answered with up to that many pages, one per line, in a body read chunk by chunk; anything else as JSON.
+  async fetch(path, init) {
+    const body = init.body ? JSON.parse(init.body) : undefined;
+    if (path !== '/api/sync/pull' || !(body.pages > 1) || !this.streams || this.failNext.length) {
+      const r = await this.transport().post(path, body);
+      if (r.status === 0) throw new TypeError('Failed to fetch');
+      return Response.json(r.body, { status: r.status });
+    }
+    this.requests.push({ path, body: structuredClone(body) });
+    const lines = [];
+    let page = null;
+    const last = Math.min(body.pages, this.endNext ?? Infinity);
+    while (lines.length < last && (!page || page.has_more)) {
+      page = this.pull({ ...body, cursor: page ? page.cursor : body.cursor }).body;
+      lines.push(`${JSON.stringify(page)}\n`);
+    }
+    const encoded = lines.map((l) => new TextEncoder().encode(l));
+    const bytes = new Uint8Array(encoded.reduce((n, l) => n + l.length, 0));
+    let cut = null; // the byte where the network fails: halfway through the page after cutNext whole ones
+    for (let i = 0, at = 0; i < encoded.length; at += encoded[i].length, i += 1) {
+      bytes.set(encoded[i], at);
+      if (i === this.cutNext) cut = at + Math.floor(encoded[i].length / 2);
+    }
+    if (this.cutNext !== null && cut === null) cut = bytes.length;
+    this.cutNext = null;
+    this.endNext = null;
+    let at = 0;
+    const stream = new ReadableStream({
+      pull: (controller) => {
+        const end = Math.min(at + this.chunk, bytes.length, cut ?? Infinity);
+        if (end > at) { controller.enqueue(bytes.slice(at, end)); at = end; return; }
+        if (cut !== null) controller.error(new TypeError('network error'));
+        else controller.close();
+      },
+    });
+    return new Response(stream, { headers: { 'Content-Type': 'application/x-ndjson' } });
   }
 }

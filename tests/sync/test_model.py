@@ -106,8 +106,8 @@ class SyncModel(RuleBasedStateMachine):
             body = {"client_id": phone.client_id, "cursor": phone.cursor, "limit": 7}
             if phone.page_format != 1:
                 body["format"] = phone.page_format
-            cid, cursor, limit, page_format = parse_pull(body, 2000, 500)
-            page = compute_pull(self.store, phone.principal, cid, cursor, limit, page_format)
+            req = parse_pull(body, 2000, 500)
+            page = compute_pull(self.store, phone.principal, req.client_id, req.cursor, req.limit, req.page_format)
             if page.reset:
                 phone.replica.clear()
             for ch in page_changes(json.loads(page.to_json())):

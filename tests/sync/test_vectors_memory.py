@@ -61,8 +61,9 @@ class MemoryBackend:
 
     def pull(self, dev, body):
         def go():
-            client_id, cursor, limit, page_format = parse_pull(body, 2000, 500)
-            return compute_pull(self.store, self.principals[dev.user], client_id, cursor, limit, page_format)
+            req = parse_pull(body, 2000, 500)
+            return compute_pull(self.store, self.principals[dev.user], req.client_id, req.cursor, req.limit,
+                                req.page_format)
         return self._call(go)
 
     def record(self, entity, rec_id):

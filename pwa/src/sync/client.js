@@ -1,5 +1,6 @@
 // The device's side of docs/PROTOCOL.md: push the outbox in order, pull until has_more is false, drop what the
-// server decided, re-apply what is still pending. The transport is a parameter: post(path, body) -> {status, body}.
+// server decided, re-apply what is still pending. The transport is a parameter: post(path, body) -> {status, body},
+// and optionally postLines(path, body, onItem) for streamed pull pages (transport.js).
 import { ENTITIES, rawStore } from '../db.js';
 import { applyLocal, OPS, STORES } from '../outbox.js';
 
@@ -272,25 +273,44 @@ export const PAGE_FORMAT = 2;
 // A server older than format 2 refuses the field (422 validation_error, details.format): the pull goes on without it.
 const formatRefused = (resp) => resp.status === 422 && resp.body?.error?.details?.format !== undefined;
 
+// Pages asked for in one answer, one per line (docs/PROTOCOL.md, "Streamed pages"): a site's first pull (~18 pages of
+// PULL_LIMIT) in one or two requests instead of a round trip per page, each page applied as soon as it arrives.
+export const PULL_PAGES = 20;
+
+// A server older than streamed pages refuses the field (422 validation_error, details.pages): asked again without it.
+const pagesRefused = (resp) => resp.status === 422 && resp.body?.error?.details?.pages !== undefined;
+
 // Each page is applied after a yield to the main thread: the answer's parsing was a task of its own, and a tap
-// waiting since then is answered before the page's writes begin.
+// waiting since then is answered before the page's writes begin. A transport with postLines gets the pages of an
+// answer one by one; each applied page stored its cursor, so an answer cut (or ended early by the server) goes on
+// from the last page applied, nothing twice and nothing missed.
 export async function pull(db, transport, { limit = PULL_LIMIT, pause = yieldToMain } = {}) {
   const cid = await clientId(db);
   let lastApplied = (await db.get('meta', 'last_applied')) || 0;
   let format = PAGE_FORMAT;
-  for (;;) {
-    const cursor = (await db.get('meta', 'cursor')) ?? null;
-    const request = format === 1 ? { client_id: cid, cursor, limit } : { client_id: cid, cursor, limit, format };
-    const resp = await transport.post('/api/sync/pull', request);
+  let pages = transport.postLines ? PULL_PAGES : 1;
+  let more = true;
+  const apply = async (page) => {
+    await pause();
+    await applyPage(db, page);
+    lastApplied = page.last_applied ?? lastApplied;
+    more = page.has_more;
+  };
+  while (more) {
+    const request = { client_id: cid, cursor: (await db.get('meta', 'cursor')) ?? null, limit };
+    if (format !== 1) request.format = format;
+    if (pages > 1) request.pages = pages;
+    const resp = pages > 1 ? await transport.postLines('/api/sync/pull', request, apply)
+      : await transport.post('/api/sync/pull', request);
     check(resp);
-    if (format !== 1 && formatRefused(resp)) { format = 1; continue; }
+    if (format !== 1 && formatRefused(resp)) { format = 1; pages = 1; continue; }
+    if (pages > 1 && pagesRefused(resp)) { pages = 1; continue; }
     if (resp.status !== 200) {
       throw new ProtocolError(resp.body?.error?.message || `Réception refusée (${resp.status})`, resp.status, resp.body);
     }
-    await pause();
-    await applyPage(db, resp.body);
-    lastApplied = resp.body.last_applied ?? lastApplied;
-    if (!resp.body.has_more) break;
+    if (resp.items === undefined) await apply(resp.body); // one page as JSON: asked for one, or an older server
+    else if (resp.cut && more) throw new OfflineError(); // the network lost mid-answer: the pages applied stay
+    else if (!resp.items) throw new RetryableError('Réception interrompue : aucune page reçue');
   }
   await reconcile(db, lastApplied);
 }

@@ -313,7 +313,7 @@ class Http:
             len(k) + len(v) + 4 for k, v in resp.getheaders()) + 2
         decode = (_zstd().ZstdDecompressor().decompress if headers.get("content-encoding") == "zstd"
                   else (lambda b: b))
-        rest = b""
+        parts = []  # the current line's start, in pieces: each piece is scanned for a newline once, copied once
         while True:
             t = time.perf_counter()
             raw = resp.read1(1 << 20)
@@ -321,10 +321,14 @@ class Http:
             if not raw:
                 break
             clock[1] += len(raw)
-            lines = (rest + decode(raw)).split(b"\n")
-            rest = lines.pop()
-            yield from lines
-        if rest:
+            data, start = decode(raw), 0
+            while (end := data.find(b"\n", start)) != -1:
+                parts.append(data[start:end])
+                yield b"".join(parts)
+                parts, start = [], end + 1
+            if start < len(data):
+                parts.append(data[start:])
+        if parts:
             raise BenchError(f"{path}: the answer ended inside a line")
 
     def get(self, path, **kw) -> Response:

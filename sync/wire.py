@@ -122,21 +122,22 @@ class PullResult:
             return {**self._head(), "changes": self._rows()}
         return {**self._head(), "changes": self.changes}
 
-    def to_json(self) -> str | bytes:
-        """The response body: the head encoded, then the changes joined. Format 2 joins the stored rows as they are
-        (no parse, no encode): one join makes the whole text, since a page is ~0.5 MB and each `+` of it made
-        another copy; rows a store gave as UTF-8 bytes (all of them, or none) make a body of bytes, never decoded.
-        Format 1 (phones not yet updated) expands each row into its object."""
+    def to_json(self, end: str = "") -> str | bytes:
+        """The response body, followed by `end` (a streamed page's newline): the head encoded, then the changes
+        joined. Format 2 joins the stored rows as they are (no parse, no encode): one join makes the whole text,
+        since a page is ~0.5 MB and each `+` of it made another copy; rows a store gave as UTF-8 bytes (all of them,
+        or none) make a body of bytes, never decoded. Format 1 (phones not yet updated) expands each row into its
+        object."""
         if self.page_format == 1:
-            return WIRE_JSON.encode(self.to_wire())
+            return WIRE_JSON.encode(self.to_wire()) + end
         parts = list(self.change_texts) or [""]
         head = WIRE_JSON.encode(self._head())[:-1] + ',"changes":['
         if type(parts[0]) is bytes:
             parts[0] = head.encode() + parts[0]
-            parts[-1] += b"]}"
+            parts[-1] += b"]}" + end.encode()
             return b",".join(parts)
         parts[0] = head + parts[0]
-        parts[-1] += "]}"
+        parts[-1] += "]}" + end
         return ",".join(parts)
 
 

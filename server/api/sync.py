@@ -190,8 +190,8 @@ class _PullAudit:
 
 
 def _line(page) -> bytes:
-    body = page.to_json()
-    return (body if type(body) is bytes else body.encode()) + b"\n"
+    body = page.to_json("\n")
+    return body if type(body) is bytes else body.encode()
 
 
 def _stream(page, pages, audited: _PullAudit, principal):

@@ -54,6 +54,9 @@ def test_a_pull_body_is_its_head_and_its_changes_texts_joined(count, as_bytes, p
     # Format 2 splices the stored rows (bytes stay bytes); format 1 expands them into objects.
     assert type(body) is (bytes if as_bytes and count and page_format == 2 else str)
     assert (body.decode() if type(body) is bytes else body) == WIRE_JSON.encode(result.to_wire())
+    # A streamed page: the same text with its newline, in the same type (the joined rows, never copied again).
+    line = result.to_json("\n")
+    assert type(line) is type(body) and line == body + (b"\n" if type(body) is bytes else "\n")
     answer = json.loads(body)
     objects = [{"entity": "visit", "id": str(i), "seq": i, "deleted": False, "data": {"note": f"é{i}", "outcome": "talked"}}
                for i in range(count)]

@@ -385,7 +385,9 @@ def palier_server(db_url: str, workdir: Path, threads: int = 4, workers: int = 1
     port = free_port()
     env = {**os.environ, "DATABASE_URL": db_url, "PALIER_SECRET_KEY": SECRET,
            "PALIER_INSTANCE_PATH": str(workdir / "instance"),
-           "PALIER_JOBS_URL": f"sqlite:///{workdir / 'jobs.sqlite3'}", **(env_extra or {})}
+           "PALIER_JOBS_URL": f"sqlite:///{workdir / 'jobs.sqlite3'}",
+           # every contestant logs in at every round: a long run must not meet the login rate limit (429)
+           "PALIER_RATELIMIT_LOGIN": "10000 per minute", **(env_extra or {})}
     cmd = [str(VENV_BIN / "gunicorn"), "-b", f"127.0.0.1:{port}", "-w", str(workers), "-k", "gthread",
            "--threads", str(threads), "--keep-alive", "30", "--timeout", "300", "server:create_app()"]
     with _process(cmd, env, port, "/api/auth/me", workdir / "palier.log") as base:

@@ -1,6 +1,8 @@
 """compute_pull: the changes of the principal's sites after a cursor, merged across tables in seq order."""
+import collections
 import functools
 import heapq
+import operator
 from datetime import timedelta
 
 from .store import ENTITIES, HIDDEN_FIELDS, RESTRICTED_FIELDS, WIRE_FIELDS, Store
@@ -30,6 +32,8 @@ def change_text(entity: str, rec: dict, restricted: bool = False) -> str:
     """The change row as JSON text: what a store may keep per record and a pull splices in as it is."""
     return encode_wire(change_row(entity, rec, change_fields(entity, restricted)))
 
+
+_ENTITY_DELETED, _TEXT = operator.itemgetter(3, 2), operator.itemgetter(1)  # of a store's page row
 
 # A device's last pull time is kept to the minute: a site's first pull is dozens of pages, and stamping the device
 # row on each made every page a write to commit (a disk flush on PostgreSQL). Head office reads it in days.
@@ -111,14 +115,15 @@ def _page(store: Store, principal: Principal, last_applied: int, cursor: str | N
     else:
         merged, has_more = page
         delivered = {}
-        for row in merged:
-            delivered[row[3]] = delivered.get(row[3], 0) + (not row[2])
+        # Counted in C (a loop over the page's 2,000 rows in Python took ~0.5 ms on PostgreSQL, a tenth of a page)
+        for (entity, deleted), count in collections.Counter(map(_ENTITY_DELETED, merged)).items():
+            delivered[entity] = delivered.get(entity, 0) + (0 if deleted else count)
     last_seq = merged[-1][0] if merged else after
     scope_sites = None if sites is None else sorted(sites)
     progress = store.progress() if page_format == 1 or not has_more else None
     fields = {e: change_fields(e, e in restricted) for e in ENTITIES if e in delivered}
     return PullResult(encode_cursor(last_seq, scope), has_more, reset, last_applied,
-                      {"role": principal.role, "sites": scope_sites}, progress, [row[1] for row in merged], delivered,
+                      {"role": principal.role, "sites": scope_sites}, progress, list(map(_TEXT, merged)), delivered,
                       fields, page_format)
 
 

@@ -184,9 +184,14 @@ class _PullAudit:
             self.details["pages"] += 1
 
     def close(self) -> None:
-        if self.row_id is not None and self.details["pages"] > 1:
+        if self.row_id is None or self.details["pages"] == 1:
+            return
+        try:
             audit.amend(self.row_id, self.details)
             db.session.commit()
+        except Exception:  # the row stays with its first page's count: logged, never raised into a closing answer
+            db.session.rollback()
+            current_app.logger.exception("the audit row of a streamed pull kept its first count")
 
 
 def _line(page) -> bytes:
@@ -204,12 +209,12 @@ def _stream(page, pages, audited: _PullAudit, principal):
     try:
         yield _line(page)
         while page.has_more:
-            if time.monotonic() - checked >= recheck:
-                user = token_user_again()
-                if user is None or principal_for(user) != principal:
-                    return
-                checked = time.monotonic()
             try:
+                if time.monotonic() - checked >= recheck:
+                    user = token_user_again()
+                    if user is None or principal_for(user) != principal:
+                        return
+                    checked = time.monotonic()
                 audit.lock_for_write()  # SQLite: a page may write (its audit row, stale texts), as the first did
                 page = next(pages, None)
                 if page is None:  # as many pages as asked for

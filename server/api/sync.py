@@ -1,8 +1,11 @@
 """Sync endpoints (push, pull): see docs/PROTOCOL.md. The protocol lives in sync/; storage in sync_store."""
+import contextlib
 import time
 import uuid
 
+import brotli
 from flask import Blueprint, current_app, request, stream_with_context
+from flask_compress.compat import compression
 from flask_jwt_extended import current_user
 from marshmallow import fields
 
@@ -156,8 +159,36 @@ def pull():
     if req.pages == 1:
         # Format 2: the changes are stored JSON rows, joined into the body as they are, never parsed and encoded again.
         return current_app.response_class(first.to_json(), mimetype="application/json")
-    return current_app.response_class(stream_with_context(_stream(first, pages, audited, principal)),
+    encoding = request.accept_encodings.best_match(STREAM_ENCODINGS)
+    lines = _stream(first, pages, audited, principal)
+    resp = current_app.response_class(stream_with_context(_encoded(lines, encoding) if encoding else lines),
                                       mimetype="application/x-ndjson")
+    if encoding:
+        resp.headers["Content-Encoding"] = encoding  # flask-compress leaves an encoded answer as it is
+    resp.vary.add("Accept-Encoding")
+    return resp
+
+
+STREAM_ENCODINGS = ("zstd", "br")  # what Chromium accepts and a compressor can flush at each line (gzip: never)
+
+
+def _encoded(lines, encoding: str):
+    """A streamed answer's lines compressed as they go, the compressor flushed at the end of each: a phone
+    decompresses a whole page as soon as its line arrived. flask-compress's own streaming keeps up to a block of
+    a page's end until the next page's bytes push it out, so a page would be applied one page late (and lost with
+    a cut that came after it was sent)."""
+    cfg = current_app.config
+    with contextlib.closing(lines):  # an answer closed early closes its pages too (their audit row's count)
+        if encoding == "zstd":
+            zstd = compression.zstd.ZstdCompressor(level=cfg["COMPRESS_ZSTD_LEVEL"])
+            for line in lines:
+                yield zstd.compress(line, mode=zstd.FLUSH_BLOCK)
+            yield zstd.flush(mode=zstd.FLUSH_FRAME)
+        else:
+            br = brotli.Compressor(quality=cfg["COMPRESS_BR_LEVEL"])
+            for line in lines:
+                yield br.process(line) + br.flush()
+            yield br.finish()
 
 
 class _PullAudit:

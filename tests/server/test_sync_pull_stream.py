@@ -3,9 +3,18 @@ the page a request of its own would have given; a logout, a lost site or a failu
 whole line, and nothing is lost or sent twice."""
 import json
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 
+import brotli
 import pytest
+import sqlalchemy as sa
+from flask_compress.compat import compression
+from flask_jwt_extended import decode_token
+
+from server.auth import revoke
+from server.extensions import db
+from server.models import AuditLog, Site, User
+from server.sync_store import SqlStore
 
 from .test_sync_pull_format import _pull, synced  # noqa: F401 (fixture)
 
@@ -73,24 +82,15 @@ def _whole(line: bytes) -> dict:
 
 
 def _deactivate(world, role):
-    from server.extensions import db
-    from server.models import User
     db.session.get(User, world.users[role].id).active = False
 
 
 def _log_out(world, role, api):
-    from datetime import datetime, timezone
-
-    from flask_jwt_extended import decode_token
-
-    from server.auth import revoke
     claims = decode_token(api.token)
     revoke(claims["jti"], world.users[role].id, datetime.fromtimestamp(claims["exp"], timezone.utc))
 
 
 def _take_other_site(world, role):
-    from server.extensions import db
-    from server.models import Site, User
     db.session.get(User, world.users[role].id).sites = [db.session.get(Site, uuid.UUID(world["own_site"]))]
 
 
@@ -102,8 +102,6 @@ def recheck_every_page(app, monkeypatch):
 @pytest.mark.parametrize(("change", "next_status"), [(_deactivate, 401), (_log_out, 401), (_take_other_site, 200)])
 def test_a_token_no_longer_good_or_a_changed_scope_ends_the_answer_after_the_page_in_hand(
         synced, world, login, recheck_every_page, change, next_status):  # noqa: F811
-    from server.extensions import db
-    from server.models import Site, User
     user = db.session.get(User, world.users["staff"].id)
     user.sites = [db.session.get(Site, uuid.UUID(k)) for k in (world["own_site"], world["other_site"])]
     db.session.commit()
@@ -128,7 +126,6 @@ def test_a_token_no_longer_good_or_a_changed_scope_ends_the_answer_after_the_pag
 
 def test_a_failure_after_the_first_page_ends_the_answer_and_the_next_one_resumes(
         synced, as_role, monkeypatch, caplog):  # noqa: F811
-    from server.sync_store import SqlStore
     api = as_role("staff")
     paged = _pull(api, 2, 2)
     calls, real = [], SqlStore.pull_page
@@ -153,10 +150,6 @@ def test_a_failure_after_the_first_page_ends_the_answer_and_the_next_one_resumes
 
 
 def test_a_streamed_answer_delivering_residents_is_audited_once_with_its_counts(synced, world, as_role):  # noqa: F811
-    import sqlalchemy as sa
-
-    from server.extensions import db
-    from server.models import AuditLog
     api = as_role("staff")
     pages, answers = _stream(api, 1, 4)
     with_residents = [p for p in pages if any(row[0] == "resident" and row[3] is not None for row in p["changes"])]
@@ -171,11 +164,6 @@ def test_a_streamed_answer_delivering_residents_is_audited_once_with_its_counts(
 
 def test_a_cut_answer_has_its_audit_row_before_the_residents_leave_and_its_counts_when_it_ends(
         synced, world, as_role):  # noqa: F811
-    import sqlalchemy as sa
-
-    from server.extensions import db
-    from server.models import AuditLog
-
     def audited():
         return db.session.scalars(sa.select(AuditLog).where(AuditLog.action == "sync.pull")).all()
 
@@ -202,8 +190,6 @@ def test_a_cut_answer_has_its_audit_row_before_the_residents_leave_and_its_count
 def test_a_streamed_answer_is_compressed_a_whole_line_at_a_time(synced, as_role, accept, chosen):  # noqa: F811
     """Every piece of a compressed answer decompresses to whole lines: a phone applies each page as soon as it
     came, never a page late (the compressor is flushed at each line)."""
-    import brotli
-    from flask_compress.compat import compression
     api = as_role("staff")
     body = {"client_id": str(uuid.uuid4()), "limit": 2, "format": 2, "pages": 20}
     plain = _lines(api.post("/api/sync/pull", json=body))
@@ -226,10 +212,6 @@ def test_each_page_of_a_stream_is_a_transaction_of_its_own(synced, as_role, monk
     page's, or a push committing between its read and its write would fail it (SQLITE_BUSY_SNAPSHOT).
     PostgreSQL: pages after the first read in transactions of their own that write nothing (no transaction id,
     so no commit flushed to disk), the stamp and the audit row being written in earlier ones."""
-    import sqlalchemy as sa
-
-    from server.extensions import db
-    from server.sync_store import SqlStore
     begins, xids, real = [], [], SqlStore.pull_page
 
     def pull_page(store, *a, **kw):

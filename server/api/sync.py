@@ -233,10 +233,10 @@ def _line(page) -> bytes:
 def _stream(page, pages, audited: _PullAudit, principal):
     """A streamed pull, a page per line (docs/PROTOCOL.md, "Streamed pages"): each page is read, in a transaction
     of its own, once the one before was handed over to be sent. The token is checked again before a page when
-    SYNC_PULL_RECHECK has passed since it last was: a logout, a deactivation or a change of role or sites ends
-    the answer, and the device's next request meets the refusal or the reset as usual. A failure ends the answer
-    after the last whole line: the device holds whole pages, and asks again from the last cursor it applied."""
-    recheck, checked = current_app.config["SYNC_PULL_RECHECK"].total_seconds(), time.monotonic()
+    SYNC_PULL_RECHECK_SECONDS have passed since it last was: a logout, a deactivation or a change of role or sites
+    ends the answer, and the device's next request meets the refusal or the reset as usual. A failure ends the
+    answer after the last whole line: the device holds whole pages, and asks again from the last cursor it applied."""
+    recheck, checked = float(current_app.config["SYNC_PULL_RECHECK_SECONDS"]), time.monotonic()
     try:
         yield _line(page)
         while page.has_more:

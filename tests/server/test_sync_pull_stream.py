@@ -3,7 +3,7 @@ the page a request of its own would have given; a logout, a lost site or a failu
 whole line, and nothing is lost or sent twice."""
 import json
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 
 import brotli
 import pytest
@@ -96,7 +96,7 @@ def _take_other_site(world, role):
 
 @pytest.fixture
 def recheck_every_page(app, monkeypatch):
-    monkeypatch.setitem(app.config, "SYNC_PULL_RECHECK", timedelta(0))
+    monkeypatch.setitem(app.config, "SYNC_PULL_RECHECK_SECONDS", 0)
 
 
 @pytest.mark.parametrize(("change", "next_status"), [(_deactivate, 401), (_log_out, 401), (_take_other_site, 200)])

@@ -250,6 +250,11 @@ def encode_json(value) -> bytes:
     return json.dumps(value, separators=(",", ":")).encode()
 
 
+def _head_bytes(resp: http.client.HTTPResponse) -> int:
+    """The status line and headers as received."""
+    return len(f"HTTP/1.1 {resp.status} {resp.reason}\r\n") + sum(len(k) + len(v) + 4 for k, v in resp.getheaders()) + 2
+
+
 class Http:
     """A keep-alive HTTP/1.1 client on one loopback connection; counts the bytes received."""
 
@@ -284,8 +289,7 @@ class Http:
                 self.close()
                 if attempt == 2:
                     raise
-        head = len(f"HTTP/1.1 {resp.status} {resp.reason}\r\n") + sum(
-            len(k) + len(v) + 4 for k, v in resp.getheaders()) + 2
+        head = _head_bytes(resp)
         headers = {k.lower(): v for k, v in resp.getheaders()}
         if headers.get("connection", "").lower() == "close":
             self.close()
@@ -309,8 +313,7 @@ class Http:
         headers = {k.lower(): v for k, v in resp.getheaders()}
         if resp.status != 200:
             raise BenchError(f"{path}: HTTP {resp.status} {resp.read()[:500]!r}")
-        clock[1] += len(f"HTTP/1.1 {resp.status} {resp.reason}\r\n") + sum(
-            len(k) + len(v) + 4 for k, v in resp.getheaders()) + 2
+        clock[1] += _head_bytes(resp)
         decode = (_zstd().ZstdDecompressor().decompress if headers.get("content-encoding") == "zstd"
                   else (lambda b: b))
         parts = []  # the current line's start, in pieces: each piece is scanned for a newline once, copied once

@@ -98,7 +98,7 @@ def _refused(payload, user: User | None, revoked: bool) -> bool:
 
 def token_user_again() -> User | None:
     """The request's token checked again, as at the request's start: its user read afresh (role and sites), or None
-    if the token no longer stands. An answer that goes on after its first page (a streamed pull) asks before each."""
+    if the token no longer stands. An answer that goes on after its first page (a streamed pull) asks as it goes."""
     payload = get_jwt()
     request.environ.get("palier.token_users", {}).pop((payload["sub"], payload["jti"]), None)
     user, revoked = _token_user(payload, fresh=True)

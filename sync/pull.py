@@ -1,4 +1,5 @@
-"""compute_pull: the changes of the principal's sites after a cursor, merged across tables in seq order."""
+"""compute_pull and pull_pages: the changes of the principal's sites after a cursor, merged across tables in seq
+order, a page at a time."""
 import collections
 import functools
 import heapq

@@ -41,10 +41,6 @@ def defaults(instance_path: str) -> dict:
         "SYNC_PULL_MAX_PAGES": 20,  # pages of one streamed answer: a site's first pull (~35,000 records) in one
         # A streamed answer checks its token again (logout, deactivation, sites) before a page once this has passed.
         "SYNC_PULL_RECHECK_SECONDS": 1.0,
-        # What the views under @compress.compressed() may compress (server/extensions.py): the app shell's files and
-        # the pull's pages. A streamed pull (NDJSON) compresses its own lines, flushed one by one (api/sync.py).
-        "COMPRESS_MIMETYPES": ["text/html", "text/css", "text/javascript", "application/javascript",
-                               "application/json", "application/manifest+json", "image/svg+xml"],
         "MAX_CONTENT_LENGTH": 2 * 1024 * 1024,
         # Capture times further than this from the server's clock are flagged, never trusted.
         "SYNC_CLOCK_SKEW_TOLERANCE": timedelta(hours=12),

@@ -210,6 +210,44 @@ def _statement(key, build):
 _PG_UUID_ARRAY = postgresql.ARRAY(STR_UUID)
 
 
+_UUID_LIST_CHARS = re.compile(r"[0-9a-fA-F,-]*")
+
+
+class _UuidArray(str):
+    """A uuid[] parameter as the text of its literal, '{a,b,...}', which psycopg sends as that type as it is
+    (_register_uuid_array), where for a list it checks and quotes every element: ~1 ms less for 500 ids, measured
+    side by side. (Not text cast to uuid[] in the statement: once psycopg prepares it, PostgreSQL's generic plan
+    casts it again for every row it scans, ~1 s for 500 ids.)"""
+
+    @classmethod
+    def of(cls, strs: list[str]):
+        """When every text has a UUID's 36 characters, all hex digits and dashes (the ids a push loads: checked
+        canonical by sync.ops), so that none can quote, escape or split an element; None otherwise."""
+        joined = ",".join(strs)
+        if (len(joined) != 37 * len(strs) - 1 or joined.count(",") != len(strs) - 1
+                or not all(len(s) == 36 for s in strs) or not _UUID_LIST_CHARS.fullmatch(joined)):
+            return None
+        return cls("{" + joined + "}")
+
+
+@functools.cache
+def _register_uuid_array() -> bool:
+    """psycopg told, once, to send a _UuidArray as uuid[] text. False without psycopg (SQLite installs)."""
+    try:
+        import psycopg
+    except ImportError:
+        return False
+
+    class Dumper(psycopg.adapt.Dumper):
+        oid = psycopg.postgres.types["uuid"].array_oid
+
+        def dump(self, obj):
+            return obj.encode()
+
+    psycopg.adapters.register_dumper(_UuidArray, Dumper)
+    return True
+
+
 def _scope_clause(t, entity):
     """Rows of the sites in the bound list `sites` (canonical UUID texts)."""
     sites = sa.bindparam("sites", expanding=True, type_=STR_UUID)
@@ -225,7 +263,8 @@ def _scope_clause(t, entity):
 class SqlStore:
     def __init__(self, session):
         self.session = session
-        self.dialect = session.get_bind().dialect.name
+        dialect = session.get_bind().dialect
+        self.dialect, self.driver = dialect.name, dialect.driver
 
     def now(self) -> datetime:
         return datetime.now(timezone.utc)
@@ -331,15 +370,22 @@ class SqlStore:
         return out
 
     def _select(self, entity, *where, brief=False):
-        return self.session.execute(sa.select(*_read_columns(entity, self.dialect, brief)[1]).where(*where))
+        # .all(): the rows fetched at once, not one driver fetchone per row as iterating the result does.
+        return self.session.execute(sa.select(*_read_columns(entity, self.dialect, brief)[1]).where(*where)).all()
 
     def _in(self, col, ids):
         """A UUID column among ids (canonical texts). On PostgreSQL one array parameter (`= ANY`) rather than an
         expanded IN of up to ~500 placeholders: the same index plan, half the time for a push's loads (measured
-        1.2-1.9 ms against 2.9-4.7 ms for 500 ids), and one statement text whatever the count."""
+        1.2-1.9 ms against 2.9-4.7 ms for 500 ids), and one statement text whatever the count. (Not the text of
+        the array's literal cast to uuid[]: once the driver prepares the statement, PostgreSQL's generic plan casts
+        it again for every row it scans, ~1 s for 500 ids.)"""
+        strs = _strs(ids)
         if self.dialect == "postgresql":
-            return col == sa.func.any(sa.bindparam(None, _strs(ids), type_=_PG_UUID_ARRAY))
-        return sa.type_coerce(col, STR_UUID).in_(_strs(ids))
+            literal = _UuidArray.of(strs) if self.driver == "psycopg" and _register_uuid_array() else None
+            if literal is not None:  # no type: psycopg gives it its own (uuid[]), SQLAlchemy no bind cast
+                return col == sa.func.any(sa.bindparam(None, literal, type_=sa.types.NullType()))
+            return col == sa.func.any(sa.bindparam(None, strs, type_=_PG_UUID_ARRAY))
+        return sa.type_coerce(col, STR_UUID).in_(strs)
 
     def load(self, entity, ids, brief=False):
         if not ids:

@@ -51,6 +51,21 @@ def test_pull_parts_times_each_part_of_every_page_and_puts_the_code_back():
     assert SqlStore.pull_page is before
 
 
+def test_push_parts_times_each_part_of_every_batch_and_puts_the_code_back():
+    import gc
+
+    from bench import push_parts
+    from server.sync_store import SqlStore
+    before, thresholds = SqlStore.load, gc.get_threshold()
+    result = push_parts.run(db=KIND, households=10, visits=60, batch=20, rounds=2)
+    assert result["batches"] == 6  # 60 visits at 20 a batch, twice (after a warm-up run)
+    parts = result["ms_per_batch"]
+    assert {"request", "run", "load", "write", "insert_many", "parse_push", "commit", "_token_user"} <= set(parts)
+    assert parts["request"] >= parts["run"] >= parts["load"] > 0
+    assert len(result["core_ms_per_batch"]) == 2 and all(ms > 0 for ms in result["core_ms_per_batch"])
+    assert SqlStore.load is before and gc.get_threshold() == thresholds
+
+
 def test_push_fanout_delivers_every_reminder_once_for_each_sender():
     from bench import push_fanout
     result = push_fanout.run(n=40, threads=3, batch=16, postgres=KIND == "postgres")

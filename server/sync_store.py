@@ -207,6 +207,11 @@ def _statement(key, build):
     return stmt
 
 
+def _insert_statement(table: sa.Table):
+    """A table's INSERT, its values bound by column name at execution (one row a push: a run, a receipt)."""
+    return _statement(("insert", table.name), lambda: sa.insert(table))
+
+
 _PG_UUID_ARRAY = postgresql.ARRAY(STR_UUID)
 
 
@@ -310,9 +315,13 @@ class SqlStore:
                            row["last_push_at"], row["last_pull_at"])
 
     def save_device(self, d: DeviceState):
-        self.session.execute(sa.update(Device).where(Device.client_id == _u(d.client_id)).values(
-            last_applied=d.last_applied, app_version=d.app_version[:40], pending_reported=d.pending_reported,
-            last_push_at=d.last_push_at, last_pull_at=d.last_pull_at))
+        t = Device.__table__
+        names = ("last_applied", "app_version", "pending_reported", "last_push_at", "last_pull_at")
+        stmt = _statement("save_device", lambda: sa.update(t).where(t.c.client_id == sa.bindparam("cid")).values(
+            {n: sa.bindparam("b_" + n, type_=t.c[n].type) for n in names}))
+        self.session.execute(stmt, {"cid": _u(d.client_id), "b_last_applied": d.last_applied,
+                                    "b_app_version": d.app_version[:40], "b_pending_reported": d.pending_reported,
+                                    "b_last_push_at": d.last_push_at, "b_last_pull_at": d.last_pull_at})
 
     def log_entries(self, client_id, ns):
         cid = _u(client_id)
@@ -444,9 +453,9 @@ class SqlStore:
             first_n = ws.log[0].n
             if ws.log[-1].n - first_n + 1 != len(ws.log):
                 raise ValueError("a push's log entries must be numbered consecutively")
-            self.session.execute(sa.insert(MutationRun.__table__).values(
-                client_id=cid, first_n=first_n, last_n=ws.log[-1].n, received_at=now,
-                entries=[[e.op, e.status, e.body_hash] for e in ws.log]))
+            self.session.execute(_insert_statement(MutationRun.__table__), {
+                "client_id": cid, "first_n": first_n, "last_n": ws.log[-1].n, "received_at": now,
+                "entries": [[e.op, e.status, e.body_hash] for e in ws.log]})
         if ws.rejections:
             self.session.execute(sa.insert(Rejection), [
                 {"id": uuid.uuid4(), "client_id": cid, "n": r["n"], "user_id": uid, "site_id": _u(r["site_id"]),
@@ -460,8 +469,8 @@ class SqlStore:
                  "status": "open", "created_at": now} for c in ws.conflicts])
         if ws.receipt is not None:
             digest, first_n, last_n = ws.receipt
-            self.session.execute(sa.insert(PushReceipt.__table__).values(
-                digest=digest, client_id=cid, first_n=first_n, last_n=last_n, received_at=now))
+            self.session.execute(_insert_statement(PushReceipt.__table__), {
+                "digest": digest, "client_id": cid, "first_n": first_n, "last_n": last_n, "received_at": now})
         if ws.suspicions:
             self.session.execute(sa.insert(DuplicateSuspicion), [
                 {"id": uuid.uuid4(), "resident_id": _u(s["resident_id"]), "candidate_id": _u(s["candidate_id"]),

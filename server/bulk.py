@@ -10,6 +10,7 @@ tests/server/test_bulk.py holds the rows written this way equal to SQLAlchemy's,
 """
 from __future__ import annotations
 
+import itertools
 import json
 
 import sqlalchemy as sa
@@ -72,21 +73,32 @@ def _convert(values: list, proc, is_json: bool) -> list:
     return out
 
 
-def insert_many(session, table: sa.Table, binds: dict, rows: list[dict]) -> None:
-    """INSERT rows (dicts with every key of binds) into table in one executemany on the session's connection."""
-    if not rows:
-        return
+# COPY's rows are made and sent this many at a time: psycopg sends every 32 kB it holds, so PostgreSQL inserts the
+# first rows while the next are still being made, rather than only once all of them are.
+COPY_CHUNK = 32
+
+
+def insert_many(session, table: sa.Table, binds: dict, rows) -> None:
+    """INSERT rows (an iterable of dicts with every key of binds) into table in one executemany on the session's
+    connection, or one COPY. Rows may be made as they are taken: COPY takes them a chunk at a time."""
     conn = session.connection()
     dialect = conn.dialect
     key = (table.name, tuple(binds.items()), dialect.name, dialect.driver)
     compiled = _COMPILED.get(key)
     if compiled is None:
         compiled = _COMPILED[key] = _Insert(table, binds, dialect)
-    params = compiled.params(rows)
-    if compiled.copy:
-        # The session's own connection, hence its transaction: the rows commit or roll back with the push.
-        with conn.connection.dbapi_connection.cursor() as cursor, cursor.copy(compiled.sql) as copy:
-            for row in params:
-                copy.write_row(row)
+    if not compiled.copy:
+        rows = list(rows)
+        if rows:
+            conn.exec_driver_sql(compiled.sql, compiled.params(rows))
         return
-    conn.exec_driver_sql(compiled.sql, params)
+    rows = iter(rows)
+    chunk = list(itertools.islice(rows, COPY_CHUNK))
+    if not chunk:
+        return
+    # The session's own connection, hence its transaction: the rows commit or roll back with the push.
+    with conn.connection.dbapi_connection.cursor() as cursor, cursor.copy(compiled.sql) as copy:
+        while chunk:
+            for row in compiled.params(chunk):
+                copy.write_row(row)
+            chunk = list(itertools.islice(rows, COPY_CHUNK))

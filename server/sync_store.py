@@ -422,16 +422,18 @@ class SqlStore:
         for entity, records in ws.inserts.items():
             t = TABLES[entity]
             keys = sorted(_WRITABLE[entity] & set().union(*records))
-            rows = []
-            for rec in records:
-                row = {k: rec.get(k) for k in keys}
-                row["created_at"] = row["updated_at"] = now
+
+            def row(rec, entity=entity, keys=keys):
+                out = {k: rec.get(k) for k in keys}
+                out["created_at"] = out["updated_at"] = now
                 if entity in WIRE_ENTITIES:
-                    row.update(wire_texts(entity, rec))
-                rows.append(row)
-            shape = ("insert", entity, tuple(rows[0]))
-            binds = _statement(shape, lambda: {k: _bind_type(t, k) for k in rows[0]})
-            insert_many(self.session, t, binds, rows)
+                    out.update(wire_texts(entity, rec))
+                return out
+
+            first = row(records[0])
+            binds = _statement(("insert", entity, tuple(first)), lambda: {k: _bind_type(t, k) for k in first})
+            # The other rows made as insert_many takes them: on PostgreSQL, while the database inserts the first.
+            insert_many(self.session, t, binds, itertools.chain([first], map(row, records[1:])))
         for entity, updates in ws.updates.items():
             t = TABLES[entity]
             groups: dict[frozenset, list] = {}

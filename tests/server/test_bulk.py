@@ -2,8 +2,10 @@
 import uuid
 from datetime import datetime, timedelta, timezone
 
+import pytest
 import sqlalchemy as sa
 
+from server import bulk
 from server.bulk import insert_many
 from server.extensions import db
 from server.models import Resident, Visit
@@ -32,7 +34,7 @@ def _both_ways(table, rows):
     b = [{**r, "id": str(uuid.uuid4())} for r in rows]
     binds = _binds(table, a[0])
     db.session.execute(sa.insert(table).values({k: sa.bindparam(k, type_=t) for k, t in binds.items()}), a)
-    insert_many(db.session, table, binds, b)
+    insert_many(db.session, table, binds, iter(b))  # rows may come from a generator, made as they are taken
     cols, got_a = _stored(table, [r["id"] for r in a])
     _cols, got_b = _stored(table, [r["id"] for r in b])
     for ra, rb in zip(a, b):
@@ -40,7 +42,11 @@ def _both_ways(table, rows):
     return cols, got_b
 
 
-def test_visits_as_sqlalchemy_writes_them(make):
+@pytest.mark.parametrize("chunk", [None, 1, 3], ids=["one-chunk", "chunks-of-1", "chunks-of-3"])
+def test_visits_as_sqlalchemy_writes_them(make, monkeypatch, chunk):
+    """chunk: COPY's rows taken and sent that many at a time (PostgreSQL), the last chunk short (4 rows by 3)."""
+    if chunk is not None:
+        monkeypatch.setattr(bulk, "COPY_CHUNK", chunk)
     site = make.site()
     hh = make.household(site)
     r = make.resident(hh)
@@ -81,3 +87,9 @@ def test_residents_json_and_nulls_as_sqlalchemy_writes_them(make):
             {**base, "seq": 21, "phone": "06 01 02 03 04", "email": "z@example.org", "field_versions": {},
              "consent_recorded_at": datetime.now(timezone.utc), "duplicate_of": None, "merged_into": None}]
     _both_ways(Resident.__table__, rows)
+
+
+def test_no_rows_insert_nothing(make):
+    before = db.session.execute(sa.select(sa.func.count()).select_from(Visit.__table__)).scalar_one()
+    insert_many(db.session, Visit.__table__, _binds(Visit.__table__, Visit.__table__.c.keys()), iter([]))
+    assert db.session.execute(sa.select(sa.func.count()).select_from(Visit.__table__)).scalar_one() == before

@@ -229,8 +229,8 @@ class _UuidArray(str):
         """When every text has a UUID's 36 characters, all hex digits and dashes (the ids a push loads: checked
         canonical by sync.ops), so that none can quote, escape or split an element; None otherwise."""
         joined = ",".join(strs)
-        if (len(joined) != 37 * len(strs) - 1 or joined.count(",") != len(strs) - 1
-                or not all(len(s) == 36 for s in strs) or not _UUID_LIST_CHARS.fullmatch(joined)):
+        if (joined.count(",") != len(strs) - 1 or not all(len(s) == 36 for s in strs)
+                or not _UUID_LIST_CHARS.fullmatch(joined)):
             return None
         return cls("{" + joined + "}")
 
@@ -270,6 +270,7 @@ class SqlStore:
         self.session = session
         dialect = session.get_bind().dialect
         self.dialect, self.driver = dialect.name, dialect.driver
+        self._uuid_literals = self.driver == "psycopg" and _register_uuid_array()
 
     def now(self) -> datetime:
         return datetime.now(timezone.utc)
@@ -316,12 +317,12 @@ class SqlStore:
 
     def save_device(self, d: DeviceState):
         t = Device.__table__
-        names = ("last_applied", "app_version", "pending_reported", "last_push_at", "last_pull_at")
+        values = {"last_applied": d.last_applied, "app_version": d.app_version[:40],
+                  "pending_reported": d.pending_reported, "last_push_at": d.last_push_at,
+                  "last_pull_at": d.last_pull_at}
         stmt = _statement("save_device", lambda: sa.update(t).where(t.c.client_id == sa.bindparam("cid")).values(
-            {n: sa.bindparam("b_" + n, type_=t.c[n].type) for n in names}))
-        self.session.execute(stmt, {"cid": _u(d.client_id), "b_last_applied": d.last_applied,
-                                    "b_app_version": d.app_version[:40], "b_pending_reported": d.pending_reported,
-                                    "b_last_push_at": d.last_push_at, "b_last_pull_at": d.last_pull_at})
+            {n: _bind(t, n, "b_" + n) for n in values}))
+        self.session.execute(stmt, {"cid": _u(d.client_id), **{"b_" + n: v for n, v in values.items()}})
 
     def log_entries(self, client_id, ns):
         cid = _u(client_id)
@@ -390,7 +391,7 @@ class SqlStore:
         it again for every row it scans, ~1 s for 500 ids.)"""
         strs = _strs(ids)
         if self.dialect == "postgresql":
-            literal = _UuidArray.of(strs) if self.driver == "psycopg" and _register_uuid_array() else None
+            literal = _UuidArray.of(strs) if self._uuid_literals else None
             if literal is not None:  # no type: psycopg gives it its own (uuid[]), SQLAlchemy no bind cast
                 return col == sa.func.any(sa.bindparam(None, literal, type_=sa.types.NullType()))
             return col == sa.func.any(sa.bindparam(None, strs, type_=_PG_UUID_ARRAY))

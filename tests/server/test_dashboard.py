@@ -6,6 +6,7 @@ from datetime import date, datetime, timedelta, timezone
 import pytest
 
 from server import services
+from server.office import paris_today
 
 from .office_support import PARIS, office, raw  # noqa: F401 (office is a fixture)
 
@@ -159,7 +160,9 @@ def test_events_with_their_attendance_equal_direct_sql(office):
 
 def test_figures_move_after_a_field_device_syncs(office, make, login):
     gardien = login(make.user("gardien", sites=[office["s2"]]))
-    before = _dashboard(office["head"], to=date.today(), **{"from": date.today() - timedelta(days=7)})
+    # Paris days, as the dashboard counts them: between 23:00 and midnight UTC a visit made now is tomorrow's.
+    today = paris_today()
+    before = _dashboard(office["head"], to=today, **{"from": today - timedelta(days=7)})
     rid = str(uuid.uuid4())
     now = datetime.now(timezone.utc).isoformat()
     mutations = [
@@ -167,14 +170,14 @@ def test_figures_move_after_a_field_device_syncs(office, make, login):
          "args": {"id": rid, "household_id": str(office["h2"].id), "first_name": "Rémi", "last_name": "Nouveau"}},
         {"n": 2, "op": "engagement.create", "at": now,
          "args": {"id": str(uuid.uuid4()), "resident_id": rid, "action_id": str(office["a_all"].id),
-                  "role": "volunteer", "started_on": date.today().isoformat()}},
+                  "role": "volunteer", "started_on": today.isoformat()}},
         {"n": 3, "op": "visit.create", "at": now,
          "args": {"id": str(uuid.uuid4()), "household_id": str(office["h2"].id), "visited_at": now,
                   "outcome": "talked", "resident_id": rid}},
     ]
     resp = gardien.post("/api/sync/push", json={"client_id": str(uuid.uuid4()), "mutations": mutations})
     assert [r["status"] for r in resp.get_json()["results"]] == ["applied"] * 3
-    after = _dashboard(office["head"], to=date.today(), **{"from": date.today() - timedelta(days=7)})
+    after = _dashboard(office["head"], to=today, **{"from": today - timedelta(days=7)})
     assert after["engaged"]["counted_residents"] == before["engaged"]["counted_residents"] + 1
     assert sum(w["talked"] for w in after["visits_weekly"]) == sum(w["talked"] for w in before["visits_weekly"]) + 1
 

@@ -370,7 +370,7 @@ def timings(base_url: str, bundle: str, runs: int, saves: int, pull_size: int, p
         for _ in range(runs + 1):  # the first one warms the caches and is not counted
             page.goto("/#/")
             page.reload()
-            page.wait_for_function("window.__usable !== undefined", timeout=30_000)
+            page.wait_for_function("() => window.__usable !== undefined", timeout=30_000)
             reloads.append(page.evaluate("window.__usable"))
         results["offline_reload_ms"] = {"median": statistics.median(reloads[1:]), "max": max(reloads[1:]),
                                         "runs": runs}

@@ -164,7 +164,7 @@ def test_head_office_sees_progress_settles_review_and_exports(browser, live, pho
     office.get_by_role("link", name="Habitants").click()
     office.get_by_label("Recherche").fill("moreau")
     office.locator("[data-t=list-residents] tbody tr", has_text="Maryse").wait_for()
-    office.wait_for_function("document.querySelectorAll('[data-t=list-residents] tbody tr').length === 1")
+    office.wait_for_function("() => document.querySelectorAll('[data-t=list-residents] tbody tr').length === 1")
     office.get_by_role("link", name="Visites").click()
 
     # The visits list exports a CSV for French Excel: BOM, semicolons, French headers and accents intact.

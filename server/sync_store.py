@@ -21,7 +21,7 @@ from sync.wire import Principal, ProtocolError
 
 from . import services
 from .bulk import insert_many
-from .database import next_seq
+from .database import in_autocommit, next_seq
 from .models import (Action, Attendance, Conflict, Device, DuplicateSuspicion, Engagement, Event, HeadCount,
                      Household, MutationRun, PushReceipt, Rejection, Resident, Site, User, UTCDateTime, Visit,
                      event_sites)
@@ -686,6 +686,14 @@ class SqlStore:
         # (retention reads updated_at as the record's last change: server/privacy.py)
         stmt = sa.update(t).where(t.c.id == _bind(t, "id", "b_id"), t.c.seq == sa.bindparam("b_wire_seq")).values(
             values)
+        if in_autocommit(self.session.connection()):  # a page read outside a transaction: one of their own
+            try:
+                with self.session.get_bind().begin() as conn:
+                    conn.execute(sa.text("SET LOCAL lock_timeout = '50ms'"))
+                    conn.execute(stmt, rows)
+            except sa.exc.OperationalError:
+                pass  # locked by a writer: as below
+            return
         try:
             with self.session.begin_nested():
                 if self.dialect == "postgresql":

@@ -34,7 +34,17 @@ def change_text(entity: str, rec: dict, restricted: bool = False) -> str:
     return encode_wire(change_row(entity, rec, change_fields(entity, restricted)))
 
 
-_ENTITY_DELETED, _TEXT = operator.itemgetter(3, 2), operator.itemgetter(1)  # of a store's page row
+_ENTITY, _DELETED, _TEXT = operator.itemgetter(3), operator.itemgetter(2), operator.itemgetter(1)  # a page row's
+
+
+def _delivered(rows) -> dict:
+    """entity -> how many of a store's page rows are records sent whole (not tombstones). Counted in C: the rows of
+    each entity, then, when the page holds tombstones (seldom), those taken off. A loop over the page's 2,000 rows
+    in Python took ~0.5 ms, counting (entity, deleted) pairs ~0.37 ms, this ~0.15 ms."""
+    delivered = collections.Counter(map(_ENTITY, rows))
+    if any(map(_DELETED, rows)):
+        delivered.subtract(_ENTITY(row) for row in rows if _DELETED(row))
+    return dict(delivered)
 
 # A device's last pull time is kept to the minute: a site's first pull is dozens of pages, and stamping the device
 # row on each made every page a write to commit (a disk flush on PostgreSQL). Head office reads it in days.
@@ -115,10 +125,7 @@ def _page(store: Store, principal: Principal, last_applied: int, cursor: str | N
         merged, has_more, delivered = _entity_by_entity(store, after, sites, limit, include_deleted, restricted)
     else:
         merged, has_more = page
-        delivered = {}
-        # Counted in C (a loop over the page's 2,000 rows in Python took ~0.5 ms on PostgreSQL, a tenth of a page)
-        for (entity, deleted), count in collections.Counter(map(_ENTITY_DELETED, merged)).items():
-            delivered[entity] = delivered.get(entity, 0) + (0 if deleted else count)
+        delivered = _delivered(merged)
     last_seq = merged[-1][0] if merged else after
     scope_sites = None if sites is None else sorted(sites)
     progress = store.progress() if page_format == 1 or not has_more else None

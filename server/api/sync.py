@@ -13,6 +13,7 @@ from sync import ProtocolError, answer_replay, apply_push, parse_pull, parse_pus
 
 from .. import audit
 from ..auth import ALL_ROLES, roles_required, token_user_again
+from ..database import reads_in_autocommit
 from ..errors import ApiError, error_response
 from ..extensions import compress, db
 from ..models import FIELD_ROLES
@@ -232,15 +233,19 @@ def _line(page) -> bytes:
 
 def _stream(page, pages, audited: _PullAudit, principal):
     """A streamed pull, a page per line (docs/PROTOCOL.md, "Streamed pages"): each page is read, in a transaction
-    of its own, once the one before was handed over to be sent. The token is checked again before a page when
-    SYNC_PULL_RECHECK_SECONDS have passed since it last was: a logout, a deactivation or a change of role or sites
-    ends the answer, and the device's next request meets the refusal or the reset as usual. A failure ends the
-    answer after the last whole line: the device holds whole pages, and asks again from the last cursor it applied."""
+    of its own (PostgreSQL: in autocommit after the first), once the one before was handed over to be sent. The
+    token is checked again before a page when SYNC_PULL_RECHECK_SECONDS have passed since it last was: a logout, a
+    deactivation or a change of role or sites ends the answer, and the device's next request meets the refusal or
+    the reset as usual. A failure ends the answer after the last whole line: the device holds whole pages, and asks
+    again from the last cursor it applied."""
     recheck, checked = float(current_app.config["SYNC_PULL_RECHECK_SECONDS"]), time.monotonic()
     try:
         yield _line(page)
         while page.has_more:
             try:
+                # PostgreSQL: this page's reads without BEGIN and COMMIT. What it may write commits as it goes: its
+                # audit row before the page is handed over, as in a transaction; stored texts in one of their own.
+                reads_in_autocommit()
                 if time.monotonic() - checked >= recheck:
                     user = token_user_again()
                     if user is None or principal_for(user) != principal:

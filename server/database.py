@@ -12,11 +12,12 @@ def configure(app: Flask) -> None:
     A deferred SQLite transaction that reads and then writes fails at once (SQLITE_BUSY_SNAPSHOT) when another
     writer committed in between; taking the write lock up front makes writers queue instead.
     """
-    if not app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
-        return
-
     with app.app_context():
         engine = db.engine
+    if engine.dialect.name == "postgresql" and engine.dialect.driver == "psycopg":
+        event.listen(engine, "before_cursor_execute", _texts_as_bytes())
+    if engine.dialect.name != "sqlite":
+        return
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn, _record):
@@ -44,6 +45,25 @@ def configure(app: Flask) -> None:
                 # fixture's context): end that read so that this request's transaction takes the lock.
                 db.session.rollback()
             db.session.connection(execution_options={"sqlite_begin": "IMMEDIATE"})
+
+
+TEXTS_AS_BYTES = "palier_texts_as_bytes"
+
+
+def _texts_as_bytes():
+    """psycopg: a statement run with the execution option TEXTS_AS_BYTES gets its rows in binary format, its text
+    columns as the UTF-8 bytes PostgreSQL holds (bytea's binary loader, for this cursor only): a pull page joins them
+    into its body as they are, without decoding ~0.5 MB into str and encoding it back (~0.3-0.5 ms a page).
+    Other columns load as usual (a varchar stays str)."""
+    from psycopg import pq
+    from psycopg.types.string import ByteaBinaryLoader
+
+    def before_cursor_execute(conn, cursor, statement, parameters, context, executemany) -> None:
+        if context is not None and context.execution_options.get(TEXTS_AS_BYTES):
+            cursor.format = pq.Format.BINARY
+            cursor.adapters.register_loader("text", ByteaBinaryLoader)
+
+    return before_cursor_execute
 
 
 def reads_in_autocommit() -> bool:

@@ -21,7 +21,7 @@ from sync.wire import Principal, ProtocolError
 
 from . import services
 from .bulk import insert_many
-from .database import in_autocommit, next_seq
+from .database import TEXTS_AS_BYTES, in_autocommit, next_seq
 from .models import (Action, Attendance, Conflict, Device, DuplicateSuspicion, Engagement, Event, HeadCount,
                      Household, MutationRun, PushReceipt, Rejection, Resident, Site, User, UTCDateTime, Visit,
                      event_sites)
@@ -40,6 +40,7 @@ _WIRE_COLS = frozenset({"wire", "wire_seq", "wire_restricted"})
 # The columns a push's record may fill (the stored texts are made apart): a set, since `in table.c` is slow.
 _WRITABLE = {e: frozenset(t.c.keys()) - _WIRE_COLS for e, t in TABLES.items()}
 _SEQ = operator.itemgetter(0)  # a pull row's seq: the key its tables' rows are merged by
+_TEXTS_AS_BYTES = {TEXTS_AS_BYTES: True}
 
 
 def _hex_uuid(h: str) -> str:
@@ -557,9 +558,9 @@ class SqlStore:
                         .order_by(merged.c.seq).limit(sa.bindparam("lim")))
 
             stmt = _statement(("page", site_ids is None, include_deleted, restricted, self.dialect), make)
-            result = self.session.execute(stmt, params)
+            result = self.session.execute(stmt, params, execution_options=_TEXTS_AS_BYTES)
             # The driver's tuples as they are: no Row per record (2,000 a page), and no column here needs a
-            # result processor (seq, text, the entity's name; a boolean from psycopg).
+            # result processor (seq, the text's bytes, the entity's name; a boolean from psycopg).
             rows = result.cursor.fetchall()
             result.close()
         has_more = len(rows) > limit
@@ -574,10 +575,10 @@ class SqlStore:
         # columns (and their texts stored), in place of those rows.
         up_to = rows[-1][0]
         streams = [[row for row in rows if row[3] not in stale]]
-        as_read = bytes if self.dialect == "sqlite" else str  # the page's texts, all of one type (_page_parts)
+        as_bytes = self.dialect == "sqlite" or self.driver == "psycopg"  # the page's texts: all of one type
         for entity in stale:
             r = entity in restricted
-            streams.append([(seq, text if as_read is str else text.encode(), deleted, entity)
+            streams.append([(seq, text.encode() if as_bytes else text, deleted, entity)
                             for seq, text, deleted in self.wire_changes(entity, after_seq, site_ids, up_to,
                                                                         include_deleted, r,
                                                                         lambda rec, e=entity, r=r: encode(e, rec, r))])
@@ -585,10 +586,11 @@ class SqlStore:
 
     def _page_parts(self, site_ids, include_deleted, restricted):
         """Each table's part of a page: its lowest changes after the cursor, in seq order, each with its stored
-        text where it is current (NULL marks a record to serialize from its columns, and every event). SQLite
-        gives the texts as the UTF-8 bytes it stores: the body is joined from them without decoding ~0.8 MB into
-        str and encoding it back (1.2-1.8 ms a page with accents); psycopg decodes text in C, and its bytes
-        (bytea) cost more."""
+        text where it is current (NULL marks a record to serialize from its columns, and every event). The texts
+        come as the UTF-8 bytes the database holds: the body is joined from them without decoding ~0.5-0.8 MB
+        into str and encoding it back (SQLite: 1.2-1.8 ms a page with accents). SQLite casts them to BLOB;
+        psycopg reads the page statement in binary format with bytea's loader for text (TEXTS_AS_BYTES,
+        server/database.py): no convert_to, which made PostgreSQL check every byte and cost more than it saved."""
         def part(entity):
             def build(t):
                 if entity not in WIRE_ENTITIES:  # events: always serialized (NULL marks it)

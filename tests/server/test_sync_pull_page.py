@@ -4,6 +4,7 @@ pull_page must give exactly the pages the general path gives (the page's bound f
 the same changes in the same order, the same has_more, for every role's scope and hidden fields, with records
 lacking a current stored text (fixtures, a row changed around the push), events (always serialized), tombstones
 and records sharing a seq."""
+import json
 import uuid
 from datetime import datetime, timedelta, timezone
 
@@ -142,3 +143,23 @@ def test_a_pull_page_without_a_stamp_due_writes_nothing_on_postgresql(world, as_
     store.lock_device(client_id, principal.user_id)
     assert db.session.execute(sa.text("SELECT pg_current_xact_id_if_assigned()")).scalar() is not None
     db.session.rollback()
+
+
+def test_a_page_gives_its_texts_as_the_utf8_bytes_the_database_holds(world, as_role):
+    """The page's stored texts come as bytes on both databases (SQLite: cast to BLOB; psycopg: binary rows with
+    bytea's loader for text), accents included, and joined into the body as they are; the rest of the page's
+    columns, and every other statement's text columns, load as usual."""
+    staff = as_role("staff")
+    note = "Visite à l'étage, « bien reçue »"
+    assert push(staff, str(uuid.uuid4()), [visit(1, world["own_household"], note=note)]).status_code == 200
+    pull_all(staff, str(uuid.uuid4()))  # the fixtures' texts stored
+    db.session.commit()
+    store, principal = SqlStore(db.session), principal_for(world.users["staff"])
+    rows, has_more = store.pull_page(0, principal.site_ids, 500, False, frozenset(), change_text)
+    assert not has_more and rows
+    assert all(type(seq) is int and type(text) is bytes and type(entity) is str for seq, text, _d, entity in rows)
+    (mine,) = [text.decode() for _s, text, _d, entity in rows if entity == "visit" and note in text.decode()]
+    stored = db.session.execute(sa.select(Visit.wire).where(Visit.note == note)).scalar_one()
+    assert type(stored) is str and mine == stored  # the same text; other statements still read str
+    page = compute_pull(store, principal, str(uuid.uuid4()), None, 500, 2)
+    assert note in json.loads(page.to_json())["changes"][-1][3]

@@ -46,6 +46,7 @@ def _delivered(rows) -> dict:
         delivered.subtract(_ENTITY(row) for row in rows if _DELETED(row))
     return dict(delivered)
 
+
 # A device's last pull time is kept to the minute: a site's first pull is dozens of pages, and stamping the device
 # row on each made every page a write to commit (a disk flush on PostgreSQL). Head office reads it in days.
 PULL_STAMP_INTERVAL = timedelta(minutes=1)

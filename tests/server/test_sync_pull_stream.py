@@ -281,6 +281,14 @@ def test_later_pages_of_a_stream_read_in_autocommit_on_postgresql_and_still_stor
     assert _stored_text_seq(visit_id) == seq  # the text stored by the page that serialized it
     if db.engine.dialect.name == "postgresql":
         assert autocommit == [False] + [True] * (len(pages) - 1)
+        # and no connection goes back to the pool in autocommit: the next request's transaction is a transaction
+        db.session.remove()
+        pooled = [db.engine.raw_connection() for _ in range(db.engine.pool.checkedin())]
+        try:
+            assert pooled and not any(conn.driver_connection.autocommit for conn in pooled)
+        finally:
+            for conn in pooled:
+                conn.close()
     else:
         assert db.engine.dialect.name == "sqlite" and not any(autocommit)
     monkeypatch.setattr(SqlStore, "pull_page", real)
